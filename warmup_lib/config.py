@@ -1,0 +1,266 @@
+"""Frozen, validated configuration for every run the library makes.
+
+A run is fully described by a :class:`RunConfig` (data, model, optimizer, schedule, loss, batch,
+steps, seed, measurements).  Configs are frozen dataclasses so that a config can be hashed into a
+stable run id (see :mod:`warmup_lib.store`).  Every invalid value raises ``ValueError`` naming the
+field and the allowed values, at construction time, never half way through a run.
+
+Learning rates are absolute here.  Setting eta_trgt as a multiple of the measured initial sharpness
+lambda_0 (the paper's convention eta_trgt = c / lambda_0) is done by the caller (the sweep), which
+measures lambda_0 first and stores the absolute value, so that a stored run never depends on a
+measurement it did not record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+DATASETS = ("mnist1d", "digits", "cifar10", "cifar100", "chars", "wikitext2")
+# Training-set sizes used to validate batch sizes before any data is loaded.
+DATASET_TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437, "cifar10": 50000, "cifar100": 50000}
+ARCHS = ("fcn", "cnn1d", "wrn", "gpt")
+PARAMETERISATIONS = ("sp", "mup", "simple_mup")
+ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
+OPTIMIZERS = ("sgd", "adam", "gi_adam", "ri_adam", "radam")
+DECAYS = ("constant", "cosine")
+LOSSES = ("mse", "xent")
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda")
+PRESET_NAMES = ("smoke", "book", "paper")
+
+
+def _require(condition: bool, field_name: str, message: str) -> None:
+    if not condition:
+        raise ValueError(f"{field_name}: {message}")
+
+
+def _require_choice(value: Any, field_name: str, allowed: tuple) -> None:
+    _require(value in allowed, field_name, f"got {value!r}; allowed values are {', '.join(map(repr, allowed))}")
+
+
+def _require_positive(value: Any, field_name: str, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and (value >= 0 if allow_zero else value > 0)
+    bound = ">= 0" if allow_zero else "> 0"
+    _require(ok, field_name, f"got {value!r}; must be a number {bound}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, how much of it, and how it is augmented.
+
+    ``n_train`` / ``n_test`` of None mean the whole split (MNIST-1D: 4000 / 1000).  ``augment``
+    turns on the authors' image pipeline (flip, 4-pixel crop, mixup); it is only valid for images.
+    ``root`` is the folder holding archives (CIFAR binary tarballs, WikiText-2 raw files);
+    ``download`` allows fetching a CIFAR archive from its official address.  ``context`` is the
+    sequence length for the character and WikiText data.  ``seed`` seeds data generation (MNIST-1D).
+    """
+
+    name: str = "mnist1d"
+    n_train: int | None = None
+    n_test: int | None = None
+    augment: bool = False
+    root: str | None = None
+    download: bool = False
+    context: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require_choice(self.name, "data.name", DATASETS)
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            _require(value is None or (isinstance(value, int) and value > 0), f"data.{name}",
+                     f"got {value!r}; must be None (whole split) or a positive int")
+        full = DATASET_TRAIN_SIZES.get(self.name)
+        if full is not None and self.n_train is not None:
+            _require(self.n_train <= full, "data.n_train", f"got {self.n_train}; {self.name} has {full} training examples")
+        _require(not self.augment or self.name in ("cifar10", "cifar100"), "data.augment",
+                 f"augmentation (flip, crop, mixup) is for images; allowed datasets are 'cifar10', 'cifar100', got {self.name!r}")
+        _require_positive(self.context, "data.context")
+
+    @property
+    def train_size(self) -> int | None:
+        """Number of training examples, when known without loading the data."""
+        return self.n_train if self.n_train is not None else DATASET_TRAIN_SIZES.get(self.name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and parameterisation.
+
+    ``arch``: 'fcn' (FCN-depth-width; depth counts all layers), 'cnn1d' (a small 1-D CNN for
+    MNIST-1D, ``width`` channels, ``depth`` conv layers), 'wrn' (WRN-depth-widen with LayerNorm),
+    'gpt' (Pre-LN GPT-style LM: ``depth`` blocks, ``width`` model dimension, ``heads`` heads,
+    ``final_ln`` toggles the final LayerNorm).  ``param``: 'sp', 'mup' or 'simple_mup'
+    (muP without the Adam per-layer learning-rate multipliers).  ``varw`` is sigma_w^2 of hidden
+    layers (readout and shortcuts use 1).
+    """
+
+    arch: str = "fcn"
+    width: int = 256
+    depth: int = 4
+    widen: int = 4
+    param: str = "sp"
+    act: str = "relu"
+    bias: bool = True
+    varw: float = 2.0
+    heads: int = 4
+    final_ln: bool = True
+
+    def __post_init__(self) -> None:
+        _require_choice(self.arch, "model.arch", ARCHS)
+        _require_choice(self.param, "model.param", PARAMETERISATIONS)
+        _require_choice(self.act, "model.act", ACTIVATIONS)
+        for name in ("width", "depth", "widen", "heads"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value > 0, f"model.{name}", f"got {value!r}; must be a positive int")
+        _require_positive(self.varw, "model.varw")
+        if self.arch == "fcn":
+            _require(self.depth >= 2, "model.depth", f"got {self.depth}; an FCN needs depth >= 2 (hidden layers + readout)")
+        if self.arch == "wrn":
+            _require((self.depth - 4) % 6 == 0 and self.depth >= 10, "model.depth",
+                     f"got {self.depth}; a WRN depth is 6N+4 with N >= 1 (10, 16, 22, 28, 40, ...)")
+        if self.arch == "gpt":
+            _require(self.width % self.heads == 0, "model.heads", f"width {self.width} is not divisible by heads {self.heads}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer.  'sgd' with ``momentum`` > 0 is heavy-ball SGD (torch.optim.SGD, dampening 0).
+    'adam' is torch.optim.Adam, 'gi_adam' / 'ri_adam' are :class:`warmup_lib.GIAdam` with
+    v0 = g0^2 / v0 = r^2 (||r|| = ||g0||), 'radam' is torch.optim.RAdam.  No weight decay anywhere,
+    as in the paper."""
+
+    name: str = "sgd"
+    momentum: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _require_choice(self.name, "optim.name", OPTIMIZERS)
+        _require(0.0 <= self.momentum < 1.0, "optim.momentum", f"got {self.momentum!r}; must be in [0, 1)")
+        _require(self.name == "sgd" or self.momentum == 0.0, "optim.momentum",
+                 f"momentum is an SGD setting; got {self.momentum} with optimizer {self.name!r}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, f"optim.{name}", f"got {value!r}; must be in [0, 1)")
+        _require_positive(self.eps, "optim.eps", allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule in the paper's conventions (see :mod:`warmup_lib.schedules`).
+
+    Warmup from ``eta_init`` to ``eta_trgt`` over ``warmup_steps`` updates with exponent
+    ``warmup_exponent`` (the first update uses eta_init + (eta_trgt - eta_init)/warmup_steps;
+    ``warmup_steps`` = 1 is a constant rate), then 'constant' or 'cosine' decay to eta_trgt/10 at
+    the last step.
+    """
+
+    eta_trgt: float = 0.1
+    warmup_steps: int = 1
+    eta_init: float = 0.0
+    warmup_exponent: float = 1.0
+    decay: str = "constant"
+
+    def __post_init__(self) -> None:
+        _require_positive(self.eta_trgt, "schedule.eta_trgt")
+        _require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 1, "schedule.warmup_steps",
+                 f"got {self.warmup_steps!r}; must be an int >= 1 (1 means no warmup)")
+        _require_positive(self.eta_init, "schedule.eta_init", allow_zero=True)
+        _require_positive(self.warmup_exponent, "schedule.warmup_exponent")
+        _require_choice(self.decay, "schedule.decay", DECAYS)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run.  ``batch_size`` None is full-batch gradient descent.
+
+    ``eval_every``: test evaluation every that many steps (and at the last step).
+    ``sharpness_every`` / ``pre_sharpness_every``: measure lambda^H / lambda^{P^-1 H} every that
+    many steps (0 = never).  ``failure_factor``: a run whose final train accuracy is below
+    failure_factor x chance is a training failure.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: str = "mse"
+    batch_size: int | None = None
+    steps: int = 1000
+    seed: int = 0
+    eval_every: int = 100
+    sharpness_every: int = 0
+    pre_sharpness_every: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+    failure_factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        _require_choice(self.loss, "loss", LOSSES)
+        _require_choice(self.dtype, "dtype", DTYPES)
+        _require_choice(self.device, "device", DEVICES)
+        _require(isinstance(self.steps, int) and self.steps >= 1, "steps", f"got {self.steps!r}; must be an int >= 1")
+        _require(self.schedule.warmup_steps <= self.steps, "schedule.warmup_steps",
+                 f"got {self.schedule.warmup_steps}; warmup cannot be longer than training (steps = {self.steps})")
+        _require(self.batch_size is None or (isinstance(self.batch_size, int) and self.batch_size > 0), "batch_size",
+                 f"got {self.batch_size!r}; must be None (full batch) or a positive int")
+        n_train = self.data.train_size
+        if self.batch_size is not None and n_train is not None:
+            _require(self.batch_size <= n_train, "batch_size",
+                     f"got {self.batch_size}; larger than the training set ({n_train} examples of {self.data.name})")
+        for name in ("eval_every", "sharpness_every", "pre_sharpness_every"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value >= 0, name, f"got {value!r}; must be an int >= 0 (0 = never)")
+        _require(self.pre_sharpness_every == 0 or self.optim.name in ("adam", "gi_adam", "ri_adam"), "pre_sharpness_every",
+                 f"pre-conditioned sharpness needs an Adam-type optimizer ('adam', 'gi_adam', 'ri_adam'), got {self.optim.name!r}")
+        _require(self.loss != "mse" or self.data.name not in ("chars", "wikitext2"), "loss",
+                 "language-model data needs loss 'xent'")
+        _require_positive(self.failure_factor, "failure_factor")
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with fields changed; dotted names reach nested configs: ``replace(**{"schedule.eta_trgt": 0.1})``."""
+        nested: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in changes.items():
+            if "." in key:
+                section, name = key.split(".", 1)
+                nested.setdefault(section, {})[name] = value
+            else:
+                top[key] = value
+        for section, values in nested.items():
+            _require(section in ("data", "model", "optim", "schedule"), section,
+                     "unknown section; allowed sections are 'data', 'model', 'optim', 'schedule'")
+            top[section] = dataclasses.replace(getattr(self, section), **values)
+        return dataclasses.replace(self, **top)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
+        kwargs = {key: (sections[key](**value) if key in sections else value) for key, value in values.items()}
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), the input of the run id hash."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+# Per-notebook parameters for each preset.  A notebook's parameters cell holds the 'book' values as
+# literals (a test checks they agree); papermill injects 'smoke' or 'paper'.  Chapters add their
+# own entry keyed by the notebook's file stem.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PRESET_NAMES}
+
+
+def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
+    """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``."""
+    _require_choice(preset, "preset", PRESET_NAMES)
+    _require(notebook in PRESETS[preset], "notebook",
+             f"no {preset!r} preset for {notebook!r}; known notebooks: {', '.join(sorted(PRESETS[preset])) or 'none'}")
+    return {"preset": preset, **PRESETS[preset][notebook]}
