@@ -25,6 +25,7 @@ ARCHS = ("fcn", "cnn1d", "wrn", "gpt")
 PARAMETERISATIONS = ("sp", "mup", "simple_mup")
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 OPTIMIZERS = ("sgd", "adam", "gi_adam", "ri_adam", "radam")
+WARMUPS = ("polynomial", "from_init")
 DECAYS = ("constant", "cosine")
 LOSSES = ("mse", "xent")
 DTYPES = ("float32", "float64")
@@ -157,7 +158,8 @@ class ScheduleConfig:
     Warmup from ``eta_init`` to ``eta_trgt`` over ``warmup_steps`` updates with exponent
     ``warmup_exponent`` (the first update uses eta_init + (eta_trgt - eta_init)/warmup_steps;
     ``warmup_steps`` = 1 is a constant rate), then 'constant' or 'cosine' decay to eta_trgt/10 at
-    the last step.
+    the last step.  ``warmup`` = 'from_init' is the paper's section 6.1 warmup from eta_init = eta_c
+    with slope eta_trgt/warmup_steps, min(eta_init + eta_trgt (t+1)/warmup_steps, eta_trgt).
     """
 
     eta_trgt: float = 0.1
@@ -165,6 +167,7 @@ class ScheduleConfig:
     eta_init: float = 0.0
     warmup_exponent: float = 1.0
     decay: str = "constant"
+    warmup: str = "polynomial"
 
     def __post_init__(self) -> None:
         _require_positive(self.eta_trgt, "schedule.eta_trgt")
@@ -173,6 +176,11 @@ class ScheduleConfig:
         _require_positive(self.eta_init, "schedule.eta_init", allow_zero=True)
         _require_positive(self.warmup_exponent, "schedule.warmup_exponent")
         _require_choice(self.decay, "schedule.decay", DECAYS)
+        _require_choice(self.warmup, "schedule.warmup", WARMUPS)
+        _require(self.warmup == "from_init" or self.eta_init <= self.eta_trgt, "schedule.eta_init",
+                 f"got {self.eta_init!r}; a polynomial warmup needs eta_init <= eta_trgt ({self.eta_trgt!r})")
+        _require(self.warmup == "polynomial" or self.warmup_exponent == 1.0, "schedule.warmup_exponent",
+                 f"got {self.warmup_exponent!r}; warmup 'from_init' is linear (exponent 1.0)")
 
 
 @dataclass(frozen=True)
