@@ -1,0 +1,195 @@
+"""Matrix-free top-k eigensolvers for a symmetric operator given as a callable on flat vectors.
+
+``top_eigenpairs`` returns the k largest *algebraic* eigenvalues (a Hessian can be indefinite) and
+stops once every pair satisfies the relative residual test ||A y - theta y|| <= tol * |theta|.
+
+Two solvers:
+
+- ``"lanczos"`` (default): a restarted Lanczos / Rayleigh-Ritz iteration with full
+  re-orthogonalisation.  The basis Q grows by the (orthogonalised) residual of the leading
+  unconverged Ritz pair, which for a single start vector spans exactly the Krylov space
+  K_j(A, v0).  The products W = A Q are kept, so the projected matrix Q^T A Q, the Ritz pairs and
+  their *true* residuals come without extra products.  When the basis reaches ``max_basis`` it is
+  shrunk to the current Ritz vectors (a thick restart; A Q is updated without products).
+  Warm starts put the given vectors first in the basis.
+- ``"eigsh"``: ARPACK's implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``, which="LA")
+  over a ``LinearOperator``; ARPACK's stopping rule is the same relative residual test.  It accepts
+  a single start vector.
+
+benchmarks/sharpness.py measures both (and plain power iteration): the hand-written Lanczos reaches
+the same accuracy with fewer products, mostly because ARPACK fills a basis of ncv vectors before it
+tests convergence and uses only one warm-start vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+MatVec = Callable[[torch.Tensor], torch.Tensor]
+SOLVERS = ("lanczos", "eigsh")
+
+
+@dataclass
+class EigenResult:
+    """Top-k eigenpairs of a symmetric operator, largest first.
+
+    eigenvalues: (k,); eigenvectors: (n, k), orthonormal columns; residuals: (k,) the relative
+    residuals ||A y - theta y|| / |theta|; hvps: operator applications used; converged: whether
+    every residual met the tolerance.
+    """
+
+    eigenvalues: torch.Tensor
+    eigenvectors: torch.Tensor = field(repr=False)
+    residuals: torch.Tensor
+    hvps: int
+    converged: bool
+
+    @property
+    def value(self) -> float:
+        """The largest eigenvalue as a float."""
+        return float(self.eigenvalues[0])
+
+
+def _orthonormal_columns(block: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
+    """Columns of ``block`` orthogonalised (twice, for stability) against ``basis`` and each other;
+    numerically dependent columns are dropped."""
+    kept: list[torch.Tensor] = []
+    for column in block.T:
+        norm0 = column.norm()
+        for _ in range(2):
+            for previous in ([basis] if basis is not None else []) + ([torch.stack(kept, 1)] if kept else []):
+                column = column - previous @ (previous.T @ column)
+        if column.norm() > 1e-8 * max(float(norm0), 1e-300):
+            kept.append(column / column.norm())
+    return torch.stack(kept, 1) if kept else block[:, :0]
+
+
+def _ritz(basis: torch.Tensor, products: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+    """Top-k Ritz values, coefficient vectors, Ritz vectors, their images and relative residuals."""
+    projected = basis.T @ products
+    theta, coefficients = torch.linalg.eigh((projected + projected.T) / 2)
+    order = torch.argsort(theta, descending=True)[: min(k, theta.numel())]
+    theta, coefficients = theta[order], coefficients[:, order]
+    vectors, images = basis @ coefficients, products @ coefficients
+    residual = (images - vectors * theta).norm(dim=0) / theta.abs().clamp_min(torch.finfo(theta.dtype).tiny)
+    return theta, coefficients, vectors, images, residual
+
+
+def lanczos(
+    matvec: MatVec,
+    n: int,
+    *,
+    k: int = 1,
+    tol: float = 1e-3,
+    v0: torch.Tensor | None = None,
+    max_hvps: int = 1000,
+    max_basis: int = 64,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> EigenResult:
+    """Top-k (largest algebraic) eigenpairs of the symmetric operator ``matvec`` on R^n.
+
+    Rayleigh-Ritz on a growing Krylov basis with full re-orthogonalisation and thick restarts;
+    stops when ||A y_i - theta_i y_i|| <= tol |theta_i| for i = 1..k or after ``max_hvps``.
+    ``v0`` (shape (n,) or (n, m)) warm-starts the basis; otherwise a seeded Gaussian vector.
+    """
+    k = min(k, n)
+    if v0 is None:
+        generator = torch.Generator().manual_seed(seed)
+        v0 = torch.randn(n, generator=generator, dtype=torch.float64)
+    start = v0.reshape(n, -1).to(dtype=dtype, device=device)
+    basis = _orthonormal_columns(start, None)
+    if basis.shape[1] == 0:
+        raise ValueError("v0 must not be zero")
+    products = torch.stack([matvec(q) for q in basis.T], 1)
+    hvps = basis.shape[1]
+    while True:
+        theta, coefficients, vectors, images, residual = _ritz(basis, products, k)
+        converged = theta.numel() == k and bool((residual <= tol).all())
+        if converged or hvps >= max_hvps or basis.shape[1] >= n:
+            return EigenResult(theta, vectors, residual, hvps, converged)
+        if basis.shape[1] >= max_basis:
+            # Thick restart: keep the Ritz vectors; A Y = W S needs no new products.
+            basis, products = vectors, images
+        leading = int(torch.nonzero(residual > tol)[0]) if theta.numel() == k else 0
+        direction = images[:, leading] - vectors[:, leading] * theta[leading]
+        new = _orthonormal_columns(direction[:, None], basis)
+        if new.shape[1] == 0:  # invariant subspace found: continue from a fresh random direction
+            generator = torch.Generator().manual_seed(seed + hvps)
+            fresh = torch.randn(n, 1, generator=generator, dtype=torch.float64).to(basis)
+            new = _orthonormal_columns(fresh, basis)
+        basis = torch.cat([basis, new], 1)
+        products = torch.cat([products, matvec(new[:, 0])[:, None]], 1)
+        hvps += 1
+
+
+def arpack(
+    matvec: MatVec,
+    n: int,
+    *,
+    k: int = 1,
+    tol: float = 1e-3,
+    v0: torch.Tensor | None = None,
+    max_hvps: int = 1000,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> EigenResult:
+    """Top-k (largest algebraic) eigenpairs by ``scipy.sparse.linalg.eigsh(which="LA")``.
+
+    ARPACK stops when ||A y - theta y|| <= tol |theta|; ``v0`` warm-starts with its first column.
+    """
+    hvps = 0
+
+    def numpy_matvec(x: np.ndarray) -> np.ndarray:
+        nonlocal hvps
+        hvps += 1
+        vector = torch.as_tensor(np.ascontiguousarray(x).reshape(-1), dtype=dtype, device=device)
+        return matvec(vector).detach().cpu().double().numpy()
+
+    start = None if v0 is None else v0.reshape(n, -1)[:, 0].detach().cpu().double().numpy()
+    if start is None:
+        start = np.random.default_rng(seed).standard_normal(n)
+    operator = LinearOperator((n, n), matvec=numpy_matvec, dtype=np.float64)
+    values, vectors = eigsh(operator, k=k, which="LA", tol=tol, v0=start, maxiter=max_hvps)
+    order = np.argsort(values)[::-1].copy()
+    theta = torch.as_tensor(values[order], dtype=dtype, device=device)
+    vectors_t = torch.as_tensor(vectors[:, order], dtype=dtype, device=device)
+    # k extra products (not counted in hvps) check ARPACK's residuals independently.
+    images = torch.stack([matvec(y) for y in vectors_t.T], 1)
+    residual = (images - vectors_t * theta).norm(dim=0) / theta.abs()
+    return EigenResult(theta, vectors_t, residual, hvps, bool((residual <= tol).all()))
+
+
+def top_eigenpairs(
+    matvec: MatVec,
+    n: int,
+    *,
+    k: int = 1,
+    tol: float = 1e-3,
+    v0: torch.Tensor | None = None,
+    solver: str = "lanczos",
+    max_hvps: int = 1000,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> EigenResult:
+    """Top-k largest algebraic eigenpairs of a symmetric operator with ||Ay - theta y|| <= tol|theta|.
+
+    ``solver`` is "lanczos" (default, warm-startable with k vectors) or "eigsh" (ARPACK).
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol}")
+    if v0 is not None and v0.reshape(v0.shape[0], -1).shape[0] != n:
+        raise ValueError(f"v0 must have {n} rows, got shape {tuple(v0.shape)}")
+    run = lanczos if solver == "lanczos" else arpack
+    return run(matvec, n, k=k, tol=tol, v0=v0, max_hvps=max_hvps, dtype=dtype, device=device)
