@@ -1,0 +1,190 @@
+"""Learning-rate schedules in the paper's conventions: pure functions of the update index.
+
+Step convention (the authors' code, kept everywhere in this library): ``step`` t is the 0-based
+index of an update, the one that maps theta_t to theta_{t+1}; a run of T steps makes the updates
+t = 0, ..., T-1.  With T_wrm = ``warmup_steps``:
+
+* polynomial warmup, t < T_wrm:  eta_t = eta_init + (eta_trgt - eta_init) ((t+1)/T_wrm)^k.
+  The first update uses eta_init + (eta_trgt - eta_init)/T_wrm (eta_trgt/T_wrm for eta_init = 0),
+  the last warmup update t = T_wrm-1 uses eta_trgt, and T_wrm = 1 is a constant rate.
+* warmup from eta_init (paper section 6.1, eta_init = eta_c), t < T_wrm:
+  eta_t = min(eta_init + eta_trgt (t+1)/T_wrm, eta_trgt).  Same (t+1) convention as the linear
+  warmup, so eta_init = 0 gives the linear warmup exactly; the slope is eta_trgt/T_wrm, not
+  (eta_trgt - eta_init)/T_wrm, so eta_trgt is reached early, at :func:`reach_step`.
+* after warmup, t >= T_wrm: 'constant' eta_trgt, or 'cosine'
+  eta_t = eta_min + (eta_trgt - eta_min) (1 + cos(pi s/N))/2 with s = t - T_wrm + 2,
+  N = T - T_wrm + 1 and eta_min = eta_trgt/10, which is reached exactly at the last update t = T-1
+  (the code digest's formula; the paper's printed eq. 8 would start at eta_min).
+
+Every function takes Python numbers or tensors (broadcast together) and computes in float64; with
+tensors in, a tensor comes out, so one call evaluates the schedules of a whole sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from warmup_lib.config import DECAYS, WARMUPS, ScheduleConfig
+
+Value = float | torch.Tensor
+ETA_MIN_FRACTION = 0.1  # cosine decay ends at eta_trgt / 10, as in the authors' code
+
+
+def _f64(value: Value) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float64)
+
+
+def _require(ok: bool | torch.Tensor, name: str, message: str) -> None:
+    if not bool(torch.as_tensor(ok).all()):
+        raise ValueError(f"{name}: {message}")
+
+
+def _check(eta_trgt: Value, warmup_steps: Value, total_steps: Value, eta_init: Value, exponent: float,
+           warmup: str, decay: str) -> None:
+    """Raise ValueError naming the first invalid argument."""
+    _require(_f64(eta_trgt) > 0, "eta_trgt", f"got {eta_trgt!r}; must be > 0")
+    steps = _f64(warmup_steps)
+    _require((steps >= 1) & (steps == steps.round()), "warmup_steps", f"got {warmup_steps!r}; must be an int >= 1")
+    total = _f64(total_steps)
+    _require((total >= steps) & (total == total.round()), "total_steps",
+             f"got {total_steps!r}; must be an int >= warmup_steps ({warmup_steps!r})")
+    _require(_f64(eta_init) >= 0, "eta_init", f"got {eta_init!r}; must be >= 0")
+    _require(isinstance(exponent, (int, float)) and exponent > 0, "exponent", f"got {exponent!r}; must be a number > 0")
+    _require(warmup in WARMUPS, "warmup", f"got {warmup!r}; allowed values are {', '.join(map(repr, WARMUPS))}")
+    _require(decay in DECAYS, "decay", f"got {decay!r}; allowed values are {', '.join(map(repr, DECAYS))}")
+    _require(warmup == "from_init" or bool((_f64(eta_init) <= _f64(eta_trgt)).all()), "eta_init",
+             f"got {eta_init!r}; a polynomial warmup needs eta_init <= eta_trgt")
+    _require(warmup == "polynomial" or exponent == 1.0, "exponent", f"got {exponent!r}; warmup 'from_init' is linear (1.0)")
+
+
+def polynomial_warmup(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init: Value = 0.0,
+                      exponent: float = 1.0) -> torch.Tensor:
+    r"""Polynomial warmup, valid for 0 <= t < T_wrm:
+    :math:`\eta_t = \eta_{init} + (\eta_{trgt} - \eta_{init})\,((t+1)/T_{wrm})^k`,
+    capped at eta_trgt as in the authors' code."""
+    eta_trgt, eta_init = _f64(eta_trgt), _f64(eta_init)
+    fraction = (_f64(step) + 1) / _f64(warmup_steps)
+    return torch.minimum(eta_init + (eta_trgt - eta_init) * fraction**exponent, eta_trgt)
+
+
+def warmup_from_init(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init: Value) -> torch.Tensor:
+    r"""Warmup from eta_init with slope eta_trgt/T_wrm (paper section 6.1), for t >= 0:
+    :math:`\eta_t = \min(\eta_{init} + \eta_{trgt}(t+1)/T_{wrm},\ \eta_{trgt})`."""
+    eta_trgt = _f64(eta_trgt)
+    fraction = (_f64(step) + 1) / _f64(warmup_steps)  # the same rounding as polynomial_warmup
+    return torch.minimum(_f64(eta_init) + eta_trgt * fraction, eta_trgt)
+
+
+def cosine_decay(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps: Value) -> torch.Tensor:
+    r"""Cosine decay after warmup, valid for T_wrm <= t < T:
+    :math:`\eta_t = \eta_{min} + (\eta_{trgt} - \eta_{min})\,\tfrac12(1 + \cos(\pi s / N))` with
+    s = t - T_wrm + 2, N = T - T_wrm + 1, eta_min = eta_trgt/10 (reached at t = T-1)."""
+    eta_trgt, warmup_steps = _f64(eta_trgt), _f64(warmup_steps)
+    eta_min = ETA_MIN_FRACTION * eta_trgt
+    s = _f64(step) - warmup_steps + 2
+    n = _f64(total_steps) - warmup_steps + 1
+    return eta_min + (eta_trgt - eta_min) * (0.5 * (1 + torch.cos(math.pi * s / n)))
+
+
+def learning_rate(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps: Value, eta_init: Value = 0.0,
+                  exponent: float = 1.0, warmup: str = "polynomial", decay: str = "constant") -> Value:
+    """The full schedule: warmup (``warmup`` = 'polynomial' or 'from_init') for t < T_wrm, then
+    ``decay`` ('constant' or 'cosine') for T_wrm <= t < T; formulas in the module docstring.
+
+    Arguments broadcast; returns a float when no argument is a tensor, else a float64 tensor.
+    Raises ValueError naming the argument when one is invalid, including t outside [0, T).
+    """
+    _check(eta_trgt, warmup_steps, total_steps, eta_init, exponent, warmup, decay)
+    t = _f64(step)
+    _require((t >= 0) & (t < _f64(total_steps)) & (t == t.round()), "step",
+             f"got {step!r}; must be an int in [0, total_steps = {total_steps!r})")
+    if warmup == "polynomial":
+        warm = polynomial_warmup(t, eta_trgt, warmup_steps, eta_init, exponent)
+    else:
+        warm = warmup_from_init(t, eta_trgt, warmup_steps, eta_init)
+    after = cosine_decay(t, eta_trgt, warmup_steps, total_steps) if decay == "cosine" else _f64(eta_trgt)
+    lr = torch.where(t < _f64(warmup_steps), warm, after)
+    any_tensor = any(isinstance(v, torch.Tensor) for v in (step, eta_trgt, warmup_steps, total_steps, eta_init))
+    return lr if any_tensor else float(lr)
+
+
+def reach_step(eta_trgt: float, warmup_steps: int, eta_init: float = 0.0, warmup: str = "polynomial") -> int:
+    """First update index t at which the warmup gives eta_t = eta_trgt.
+
+    Polynomial warmup: T_wrm - 1.  Warmup from eta_init: the smallest t >= 0 with
+    eta_init + eta_trgt (t+1)/T_wrm >= eta_trgt, i.e. t = ceil(T_wrm (1 - eta_init/eta_trgt)) - 1
+    clipped to [0, T_wrm - 1]; the paper's T_reach = T_wrm (1 - eta_c/eta_trgt) counts the same
+    thing as t + 1 updates.  The closed form is corrected against the float64 formula itself, so
+    it agrees with :func:`warmup_from_init` to the last bit.
+    """
+    _check(eta_trgt, warmup_steps, warmup_steps, eta_init, 1.0, warmup, "constant")
+    if warmup == "polynomial":
+        return int(warmup_steps) - 1
+
+    def reached(t: int) -> bool:
+        return eta_init + eta_trgt * ((t + 1) / warmup_steps) >= eta_trgt
+
+    t = min(max(math.ceil(warmup_steps * (1 - eta_init / eta_trgt)) - 1, 0), warmup_steps - 1)
+    while t > 0 and reached(t - 1):
+        t -= 1
+    while not reached(t):
+        t += 1
+    return t
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A complete schedule for a run of ``total_steps`` updates; ``schedule(t)`` is eta_t.
+
+    Build it from a config with :meth:`from_config`; ``values()`` gives all T rates at once.
+    """
+
+    eta_trgt: float
+    warmup_steps: int
+    total_steps: int
+    eta_init: float = 0.0
+    warmup_exponent: float = 1.0
+    warmup: str = "polynomial"
+    decay: str = "constant"
+
+    def __post_init__(self) -> None:
+        _check(self.eta_trgt, self.warmup_steps, self.total_steps, self.eta_init, self.warmup_exponent,
+               self.warmup, self.decay)
+
+    @classmethod
+    def from_config(cls, cfg: ScheduleConfig, total_steps: int) -> "Schedule":
+        return cls(cfg.eta_trgt, cfg.warmup_steps, total_steps, cfg.eta_init, cfg.warmup_exponent, cfg.warmup, cfg.decay)
+
+    def __call__(self, step: Value) -> Value:
+        return learning_rate(step, self.eta_trgt, self.warmup_steps, self.total_steps, self.eta_init,
+                             self.warmup_exponent, self.warmup, self.decay)
+
+    def values(self) -> torch.Tensor:
+        """eta_t for t = 0..T-1 as a float64 tensor."""
+        return self(torch.arange(self.total_steps, dtype=torch.float64))
+
+    @property
+    def reach_step(self) -> int:
+        """First update index with eta_t = eta_trgt (see :func:`reach_step`)."""
+        return reach_step(self.eta_trgt, self.warmup_steps, self.eta_init, self.warmup)
+
+
+class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
+    """Drive any torch optimizer with a :class:`Schedule`: before update t, every param group gets
+    lr = lr_mult * eta_t (``lr_mult`` from :func:`warmup_lib.models.param_groups`, 1 if absent).
+
+    Call ``scheduler.step()`` after each ``optimizer.step()``, as usual in PyTorch; the counter
+    ``last_epoch`` is then the index t of the next update.  Past the last update (t >= T) the rate
+    stays at eta_{T-1}, so the customary trailing ``scheduler.step()`` is harmless.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1) -> None:
+        self.schedule = schedule
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        eta = self.schedule(min(self.last_epoch, self.schedule.total_steps - 1))
+        return [eta * group.get("lr_mult", 1.0) for group in self.optimizer.param_groups]
