@@ -1,0 +1,332 @@
+"""Executors: how the runs of a sweep are spread over processes, stacks and machines.
+
+Every executor takes a list of run configs and makes sure each is in the results store, loading
+what is already there.  A *job* is one config (trained by :func:`warmup_lib.train.run`) or a stack
+of configs of one architecture (trained together by :func:`warmup_lib.vectorised.train_stack`,
+each member equal to its own sequential run):
+
+* ``sequential``: jobs of one config, one after the other in this process (the plain loop);
+* ``vectorised``: stacks in this process;
+* ``pool`` / ``pool-vectorised``: single configs / stacks in a pool of single-threaded worker
+  processes (spawn context); each worker writes its runs to the store itself, atomically;
+* ``ray``: single configs / stacks as Ray tasks (one CPU each) on a local Ray or a cluster
+  (``address``); workers send the results back and this process writes them to its store.
+
+On a 2-core CPU one FCN already runs near the matmul peak, so which executor wins depends on the
+model, batch and grid (DESIGN.md section 7).  :func:`choose_executor` therefore measures: it runs
+each candidate for a few steps on the sweep's own configs and keeps the fastest, and the plain
+loop unless another one beats it clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from warmup_lib import store
+from warmup_lib.config import RunConfig
+
+EXECUTORS = ("sequential", "vectorised", "pool", "pool-vectorised", "ray")
+MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer speeds up a CPU step
+MARGIN = 1.10  # another executor must be predicted this much faster than the plain loop to be chosen
+MIN_SECONDS = 20.0  # sweeps predicted shorter than this run in the plain loop without calibrating further
+
+__all__ = ["EXECUTORS", "Executor", "make_executor", "choose_executor", "atomic_write_json", "make_jobs", "run_job"]
+
+
+def atomic_write_json(path: str | Path, values: Any) -> None:
+    """Write ``values`` as JSON to ``path`` atomically (temporary file in the folder, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle, indent=1, sort_keys=True, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int = MAX_MEMBERS,
+              min_jobs: int = 1) -> list[list[RunConfig]]:
+    """Split ``configs`` into jobs: singles, or (``vectorised``) stacks of configs that share a
+    :func:`warmup_lib.vectorised.stack_key`, of at most ``max_members`` each and cut so that there
+    are at least ``min_jobs`` jobs where the configs allow it (to keep every pool worker busy)."""
+    if not vectorised:
+        return [[cfg] for cfg in configs]
+    from warmup_lib.vectorised import stack_key
+
+    groups: dict[Any, list[RunConfig]] = {}
+    singles = []
+    for cfg in configs:
+        key = stack_key(cfg)
+        if key is None:
+            singles.append([cfg])
+        else:
+            groups.setdefault(key, []).append(cfg)
+    per_job = max(1, min(max_members, math.ceil(len(configs) / max(min_jobs, 1))))
+    stacks = [group[i : i + per_job] for group in groups.values() for i in range(0, len(group), per_job)]
+    return stacks + singles
+
+
+def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: bool = True) -> list[Any]:
+    """Train one job and store its runs (``write``); returns the RunResults.  Stored runs are loaded."""
+    todo = [cfg for cfg in job if not store.is_done(experiment, cfg, root)] if write else list(job)
+    if len(todo) == 1:
+        from warmup_lib import train
+
+        results = [train.run(todo[0])]
+    elif todo:
+        from warmup_lib.vectorised import train_stack
+
+        results = train_stack(todo)
+    else:
+        results = []
+    if write:
+        for cfg, result in zip(todo, results):
+            store.save_run(experiment, cfg, result, root=root)
+    return results
+
+
+def _single_threaded() -> None:
+    """Pool / Ray worker setup: one intra-op thread, so that workers never fight over cores."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def _warm_worker(_: int) -> int:
+    import warmup_lib.train  # noqa: F401  (the import is the warm-up)
+
+    time.sleep(0.2)  # hold this worker so that the next task starts another one
+    return os.getpid()
+
+
+def _pool_job(experiment: str, job: list[RunConfig], root: str, write: bool) -> list[Any]:
+    results = run_job(experiment, job, root, write)
+    return [] if write else results
+
+
+class Executor:
+    """Base: ``run`` stores every config of a list; ``close`` frees workers.  Subclasses set
+    ``name``, ``vectorised`` and ``_map`` (run jobs, yield each finished job)."""
+
+    name = "sequential"
+    vectorised = False
+    workers = 1
+
+    def jobs(self, configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
+        return make_jobs(configs, self.vectorised, min_jobs=self.workers)
+
+    def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
+        for job in jobs:
+            yield job, run_job(experiment, job, root, write)
+
+    def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
+            progress: bool = True, write: bool = True) -> list[Any]:
+        """Store every config of ``configs`` (a tqdm bar over runs shows progress and ETA).
+        With ``write`` False nothing is stored and the RunResults are returned (calibration)."""
+        results: list[Any] = []
+        if not configs:
+            return results
+        with tqdm(total=len(configs), desc=f"{experiment} [{self.name}]", unit="run", disable=not progress) as bar:
+            for job, job_results in self._map(experiment, self.jobs(configs), str(root), write):
+                results += job_results
+                bar.update(len(job))
+        return results
+
+    def close(self) -> None:
+        """Release workers (nothing to release in this process)."""
+
+
+class SequentialExecutor(Executor):
+    """Jobs one after the other in this process: the plain loop, or stacks (``vectorised``)."""
+
+    def __init__(self, vectorised: bool = False) -> None:
+        self.vectorised = vectorised
+        self.name = "vectorised" if vectorised else "sequential"
+
+
+class PoolExecutor(Executor):
+    """A pool of ``workers`` single-threaded spawn processes; each stores the runs it trains."""
+
+    def __init__(self, workers: int | None = None, vectorised: bool = False) -> None:
+        self.workers = workers or len(os.sched_getaffinity(0))
+        self.vectorised = vectorised
+        self.name = "pool-vectorised" if vectorised else "pool"
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_single_threaded)
+
+    def warm_up(self) -> float:
+        """Start every worker and import the trainer in it; returns the seconds it took."""
+        start = time.perf_counter()
+        list(self._pool.map(_warm_worker, range(self.workers)))
+        return time.perf_counter() - start
+
+    def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
+        pending = {self._pool.submit(_pool_job, experiment, job, root, write): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray_job(job: list[RunConfig]) -> list[Any]:
+    _single_threaded()
+    return run_job("", job, "", write=False)
+
+
+class RayExecutor(Executor):
+    """Jobs as Ray tasks of one CPU each.  ``address`` None starts a local Ray with ``num_cpus``
+    CPUs (default: all); otherwise joins that cluster ('auto' or 'ray://host:port').  Results come
+    back to this process, which writes them to its store, so workers need no shared file system."""
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, vectorised: bool = False) -> None:
+        try:
+            import ray
+        except ImportError as error:  # an optional extra
+            raise ImportError("the Ray executor needs ray: pip install 'warmup_lib[distributed]'") from error
+        self._ray = ray
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus}
+            ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.vectorised = vectorised
+        self.name = "ray"
+        self._task = ray.remote(num_cpus=1)(_ray_job)
+
+    def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
+        pending = {}
+        for job in jobs:
+            todo = [cfg for cfg in job if not write or not store.is_done(experiment, cfg, root)]
+            if todo:
+                pending[self._task.remote(todo)] = todo
+        while pending:
+            done, _ = self._ray.wait(list(pending), num_returns=1)
+            job = pending.pop(done[0])
+            results = self._ray.get(done[0])
+            if write:
+                for cfg, result in zip(job, results):
+                    store.save_run(experiment, cfg, result, root=root)
+            yield job, ([] if write else results)
+
+    def close(self) -> None:
+        if self._started_here:
+            self._ray.shutdown()
+
+
+def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
+    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    if name == "sequential":
+        return SequentialExecutor()
+    if name == "vectorised":
+        return SequentialExecutor(vectorised=True)
+    if name in ("pool", "pool-vectorised"):
+        return PoolExecutor(workers, vectorised=name == "pool-vectorised")
+    if name == "ray":
+        return RayExecutor(ray_address, num_cpus=workers)
+    raise ValueError(f"executor: got {name!r}; allowed values are 'auto', {', '.join(map(repr, EXECUTORS))}")
+
+
+def _truncate(cfg: RunConfig, steps: int) -> RunConfig:
+    """``cfg`` shortened to ``steps`` updates, evaluation and measurements kept in proportion."""
+    steps = min(steps, cfg.steps)
+
+    def scaled(every: int) -> int:
+        return 0 if every == 0 else max(1, round(every * steps / cfg.steps))
+
+    return cfg.replace(steps=steps, eval_every=scaled(cfg.eval_every), sharpness_every=scaled(cfg.sharpness_every),
+                       pre_sharpness_every=scaled(cfg.pre_sharpness_every),
+                       **{"schedule.warmup_steps": min(cfg.schedule.warmup_steps, steps)})
+
+
+def _steps_done(results: Sequence[Any]) -> int:
+    return sum(len(result.records) for result in results)
+
+
+def _measure(executor: Executor, configs: Sequence[RunConfig]) -> dict[str, float]:
+    """Train ``configs`` (not stored) with ``executor``; steps per second over all members."""
+    start = time.perf_counter()
+    steps = _steps_done(executor.run("calibration", configs, progress=False, write=False))
+    wall = time.perf_counter() - start
+    return {"steps": steps, "wall_s": round(wall, 4), "steps_per_s": round(steps / wall, 2)}
+
+
+def _spread(configs: Sequence[RunConfig], count: int) -> list[RunConfig]:
+    """``count`` configs spread evenly over the list (so they cover the grid's corners)."""
+    if len(configs) <= count:
+        return list(configs)
+    return [configs[round(i * (len(configs) - 1) / (count - 1))] for i in range(count)]
+
+
+def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ray_address: str | None = None,
+                    calibration_steps: int | None = None,
+                    candidates: Sequence[str] | None = None) -> tuple[Executor, dict[str, Any]]:
+    """Pick the executor for ``configs`` by measuring, not guessing.
+
+    Each candidate trains the same configs shortened to ``calibration_steps`` (default
+    max(10, steps/10)); its rate r_e is member-steps per second, and the predicted time of the
+    sweep is S / r_e with S the configs' total steps.  The plain loop is measured first; if its
+    prediction is under MIN_SECONDS it is kept without measuring the others (nothing can win back
+    a pool's start-up on so little work).  Another executor is chosen only when predicted at least
+    MARGIN times faster than the plain loop.  Candidates: the pool executors when there is more
+    than one CPU, the vectorised ones when at least two configs stack, Ray only with
+    ``ray_address``.  Returns the chosen executor (a pool stays warm) and a JSON-ready record.
+    """
+    record: dict[str, Any] = {"chosen_by": "calibration", "rates": {}}
+    if not configs:
+        return SequentialExecutor(), {**record, "reason": "nothing to run"}
+    total_steps = sum(cfg.steps for cfg in configs)
+    steps = calibration_steps or max(10, min(cfg.steps for cfg in configs) // 10)
+    workers = workers or len(os.sched_getaffinity(0))
+    sample = [_truncate(cfg, steps) for cfg in _spread(configs, max(2 * workers, 4))]
+    stack = [_truncate(cfg, steps) for cfg in _spread(configs, MAX_MEMBERS)]
+    if candidates is None:
+        candidates = ["pool"] if workers > 1 else []
+        if len(make_jobs(stack, vectorised=True)) < len(stack):
+            candidates += ["vectorised"] + (["pool-vectorised"] if workers > 1 else [])
+        if ray_address:
+            candidates += ["ray"]
+
+    plain = SequentialExecutor()
+    plain.run("calibration", sample[:1], progress=False, write=False)  # loads data and imports once
+    record["rates"]["sequential"] = _measure(plain, sample)
+    predicted = {"sequential": total_steps / record["rates"]["sequential"]["steps_per_s"]}
+    if predicted["sequential"] < MIN_SECONDS:
+        candidates = []
+        record["reason"] = f"plain loop predicted under {MIN_SECONDS:.0f} s; other executors not measured"
+    executors: dict[str, Executor] = {"sequential": plain}
+    for name in candidates:
+        executor = make_executor(name, workers=workers, ray_address=ray_address)
+        executors[name] = executor
+        if isinstance(executor, PoolExecutor):
+            record["rates"][name + "_startup_s"] = round(executor.warm_up(), 3)
+        configs_here = stack if executor.vectorised else sample
+        executor.run("calibration", configs_here[: max(1, executor.workers)], progress=False, write=False)  # warm
+        record["rates"][name] = _measure(executor, configs_here)
+        predicted[name] = total_steps / record["rates"][name]["steps_per_s"]
+    best = min(predicted, key=predicted.get)
+    if predicted[best] * MARGIN > predicted["sequential"]:
+        best = "sequential"
+    for name, executor in executors.items():
+        if name != best:
+            executor.close()
+    record["predicted_s"] = {name: round(value, 2) for name, value in predicted.items()}
+    record["calibration_steps"] = steps
+    return executors[best], record
