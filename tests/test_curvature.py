@@ -255,6 +255,24 @@ def test_preconditioner_uses_preinitialised_state_and_lr_mult():
     assert abs(value - without) > 1e-2 * exact  # the stored v0 and lr_mult really matter
 
 
+@pytest.mark.parametrize("steps", [0, 2])
+def test_preconditioned_sharpness_reads_gi_adam(steps):
+    from warmup_lib.optim import GIAdam
+
+    model, loss_fn, inputs, targets = make_case("mlp")
+    optimizer = GIAdam(model.parameters(), lr=1e-2, v0="grad")
+    loss_fn(model(inputs[:4]), targets[:4]).backward()
+    optimizer.init_from_grad()  # v0 = g0^2 at step 0
+    for step in range(steps):
+        optimizer.zero_grad()
+        loss_fn(model(inputs[step::2]), targets[step::2]).backward()
+        optimizer.step()
+    optimizer.zero_grad()
+    exact = dense_preconditioned_top(model, loss_fn, inputs, targets, optimizer)
+    value = preconditioned_sharpness(model, loss_fn, inputs, targets, optimizer, tol=1e-7)
+    assert abs(value - exact) <= 1e-4 * exact
+
+
 def test_top_eigenvalue_agrees_with_pyhessian():
     from pyhessian import hessian as PyHessian
 
