@@ -1,3 +1,8 @@
 from warmup_lib.curvature import (  # noqa: F401
     SharpnessTracker, adam_threshold, hvp, momentum_threshold, preconditioned_sharpness, sgd_threshold, sharpness,
 )
+from warmup_lib.optim import GIAdam  # noqa: F401
+from warmup_lib.catapult import CriticalLR, critical_lr  # noqa: F401
+from warmup_lib.catapult_warmup import (  # noqa: F401
+    PersistentCatapultWarmup, Reestimate, WarmupSuggestion, suggest_warmup, t_reach, t_save,
+)
