@@ -1,7 +1,9 @@
 """GIAdam against torch.optim.Adam, hand-computed steps and the sqrt(1 - beta2^t) closed form."""
 
+import copy
 import io
 import math
+import pickle
 
 import pytest
 import torch
@@ -173,3 +175,9 @@ def test_invalid_arguments_name_the_field():
         GIAdam([x], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="init_from_grad"):
         GIAdam([x], v0="grad").init_from_grad()
+
+
+def test_deepcopy_and_pickle_keep_the_v0_setting():
+    optimizer = GIAdam([torch.nn.Parameter(torch.zeros(2))], v0="random", generator_seed=5)
+    for clone in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
+        assert (clone.v0, clone.generator_seed) == ("random", 5)

@@ -163,7 +163,7 @@ class PersistentCatapultWarmup:
 
     def step(self, loss: float | torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         """Observe L(theta_t) on (inputs, targets); re-estimate eta_c if due; return the eta to use."""
-        loss = float(loss)
+        loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if loss < self.reference_loss and not self.reached_target and not self.budget_exhausted:
             search = critical_lr(self.model, self.loss_fn, inputs, targets, self.optimizer, eta0=self.eta,
                                  delta=self.delta, eta_max=self.eta_trgt, method=self.method,

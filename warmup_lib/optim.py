@@ -57,6 +57,10 @@ class GIAdam(torch.optim.Optimizer):
         self.v0 = v0
         self.generator_seed = generator_seed
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.optim.Optimizer pickles only defaults/state/param_groups; keep v0 through copy and pickle
+        return {**super().__getstate__(), "v0": self.v0, "generator_seed": self.generator_seed}
+
     def initial_exp_avg_sq(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         """v0 for tensors with gradients ``grads`` (one per parameter, same order).
 
