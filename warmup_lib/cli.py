@@ -57,6 +57,10 @@ def add_notebook_command(subparsers: argparse._SubParsersAction) -> None:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_notebook_command]
 
+from warmup_lib.grids import add_sweep_command  # noqa: E402  (``sweep``: phase-diagram sweeps)
+
+COMMANDS.append(add_sweep_command)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m warmup_lib", description=__doc__.splitlines()[0])
