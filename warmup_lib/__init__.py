@@ -6,3 +6,6 @@ from warmup_lib.catapult import CriticalLR, critical_lr  # noqa: F401
 from warmup_lib.catapult_warmup import (  # noqa: F401
     PersistentCatapultWarmup, Reestimate, WarmupSuggestion, suggest_warmup, t_reach, t_save,
 )
+from warmup_lib.data import Dataset, BatchStream, load_data  # noqa: F401
+from warmup_lib.models import build_model, param_groups  # noqa: F401
+from warmup_lib.losses import mse_loss, xent_loss, accuracy, get_loss  # noqa: F401
