@@ -69,15 +69,16 @@ def _orthonormal_columns(block: torch.Tensor, basis: torch.Tensor | None) -> tor
     return torch.stack(kept, 1) if kept else block[:, :0]
 
 
-def _ritz(basis: torch.Tensor, products: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
-    """Top-k Ritz values, coefficient vectors, Ritz vectors, their images and relative residuals."""
-    projected = basis.T @ products
-    theta, coefficients = torch.linalg.eigh((projected + projected.T) / 2)
+def _ritz(
+    basis: torch.Tensor, products: torch.Tensor, projected: torch.Tensor, k: int
+) -> tuple[torch.Tensor, ...]:
+    """Top-k Ritz values, Ritz vectors, their images A y = W s and relative residuals."""
+    theta, coefficients = torch.linalg.eigh(projected)
     order = torch.argsort(theta, descending=True)[: min(k, theta.numel())]
     theta, coefficients = theta[order], coefficients[:, order]
     vectors, images = basis @ coefficients, products @ coefficients
     residual = (images - vectors * theta).norm(dim=0) / theta.abs().clamp_min(torch.finfo(theta.dtype).tiny)
-    return theta, coefficients, vectors, images, residual
+    return theta, vectors, images, residual
 
 
 def lanczos(
@@ -108,15 +109,17 @@ def lanczos(
     if basis.shape[1] == 0:
         raise ValueError("v0 must not be zero")
     products = torch.stack([matvec(q) for q in basis.T], 1)
+    projected = basis.T @ products  # Q^T A Q, grown by one border per product below
+    projected = (projected + projected.T) / 2
     hvps = basis.shape[1]
     while True:
-        theta, coefficients, vectors, images, residual = _ritz(basis, products, k)
+        theta, vectors, images, residual = _ritz(basis, products, projected, k)
         converged = theta.numel() == k and bool((residual <= tol).all())
         if converged or hvps >= max_hvps or basis.shape[1] >= n:
             return EigenResult(theta, vectors, residual, hvps, converged)
         if basis.shape[1] >= max_basis:
-            # Thick restart: keep the Ritz vectors; A Y = W S needs no new products.
-            basis, products = vectors, images
+            # Thick restart: keep the Ritz vectors; A Y = W S and Y^T A Y = diag(theta) need no products.
+            basis, products, projected = vectors, images, torch.diag(theta)
         leading = int(torch.nonzero(residual > tol)[0]) if theta.numel() == k else 0
         direction = images[:, leading] - vectors[:, leading] * theta[leading]
         new = _orthonormal_columns(direction[:, None], basis)
@@ -124,8 +127,10 @@ def lanczos(
             generator = torch.Generator().manual_seed(seed + hvps)
             fresh = torch.randn(n, 1, generator=generator, dtype=torch.float64).to(basis)
             new = _orthonormal_columns(fresh, basis)
-        basis = torch.cat([basis, new], 1)
-        products = torch.cat([products, matvec(new[:, 0])[:, None]], 1)
+        image = matvec(new[:, 0])
+        basis, products = torch.cat([basis, new], 1), torch.cat([products, image[:, None]], 1)
+        border = basis.T @ image  # q_i^T A q_new, symmetric by construction
+        projected = torch.cat([torch.cat([projected, border[:-1, None]], 1), border[None, :]], 0)
         hvps += 1
 
 
