@@ -365,6 +365,8 @@ def test_invalid_arguments_raise():
         sharpness(model, loss_fn, inputs, targets, method="finite_difference")
     with pytest.raises(ValueError, match="optimizer"):
         preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.Adam([nn.Parameter(torch.ones(1))]))
+    with pytest.raises(ValueError, match="optimizer"):
+        preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="every"):
         SharpnessTracker(every=0)
     with pytest.raises(ValueError, match="optimizer"):

@@ -110,6 +110,8 @@ def adam_preconditioner(
         if id(param) not in group_of:
             raise ValueError(f"parameter {name!r} is not in the optimizer's param_groups")
         group = group_of[id(param)]
+        if "betas" not in group or "eps" not in group:
+            raise ValueError("optimizer: param groups need Adam's 'betas' and 'eps' (torch.optim.Adam or GIAdam)")
         if group.get("amsgrad", False):
             raise ValueError("optimizer amsgrad=True is not supported; allowed: amsgrad=False")
         beta1, beta2 = group["betas"]
