@@ -8,6 +8,7 @@ committed file), and nbval re-executes them as committed and compares their clai
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,8 @@ from warmup_lib.cli import main
 
 COMMITTED = notebooks.list_notebooks()
 TINY = "00_tiny"
-CLAIMS_TAG = "nbval-check-output"
+CLAIMS_TAG = "claims"  # compared exactly by nbval through tests/nbval_claims_plugin.py
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -182,17 +184,35 @@ def test_notebook_runs_at_the_smoke_preset(path: Path, tmp_path: Path, isolated_
         "a smoke run wrote into results/: the notebook must use the store root given by $WARMUP_RESULTS"
 
 
+def _nbval(paths: list[Path], results_root: Path) -> subprocess.CompletedProcess:
+    """nbval in lax mode on ``paths``: every cell is executed (any error fails) and the outputs of
+    cells tagged ``claims`` are compared exactly, after tests/nbval_sanitize.cfg.  The results
+    store is ``results_root`` (through $WARMUP_RESULTS)."""
+    environment = {**os.environ, "WARMUP_RESULTS": str(results_root),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "nbval_claims_plugin",
+               "--nbval-sanitize-with", str(TESTS_DIR / "nbval_sanitize.cfg"), "-p", "no:cacheprovider",
+               "-q", "--rootdir", str(paths[0].parent), *map(str, paths)]
+    return subprocess.run(command, cwd=paths[0].parent, env=environment, capture_output=True, text=True)
+
+
+def test_nbval_compares_claims_cells_exactly(tiny: Path, isolated_results: Path) -> None:
+    notebooks.execute_notebook(tiny, "book")
+    notebook = nbformat.read(tiny, as_version=4)
+    notebook.cells[2].metadata["tags"] = [CLAIMS_TAG]
+    nbformat.write(notebook, tiny)
+    assert _nbval([tiny], isolated_results).returncode == 0
+    notebook.cells[2].outputs[0].text = "book: 4\n"  # a claims output that re-execution does not give
+    nbformat.write(notebook, tiny)
+    result = _nbval([tiny], isolated_results)
+    assert result.returncode == 1 and "book: 4" in result.stdout
+
+
 @pytest.mark.skipif(not COMMITTED, reason="no notebooks committed yet")
-def test_nbval_reproduces_the_committed_claims(repo_root: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """nbval in lax mode executes every cell of the committed notebooks (any error fails) and
-    compares the outputs of cells tagged nbval-check-output (the claims cells) exactly, after the
-    sanitize file.  Runs load from a copy of results/, so the committed store is never written."""
+def test_nbval_reproduces_the_committed_claims(repo_root: Path, tmp_path: Path) -> None:
+    """The committed notebooks re-execute without error and print the committed claims.  Runs load
+    from a copy of results/, so the committed store is never written."""
     results_copy = tmp_path / "results"
     shutil.copytree(repo_root / "results", results_copy)
-    monkeypatch.setenv("WARMUP_RESULTS", str(results_copy))
-    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-sanitize-with",
-               str(repo_root / "tests" / "nbval_sanitize.cfg"), "-p", "no:cacheprovider", "-q",
-               "--rootdir", str(repo_root), *map(str, COMMITTED)]
-    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True)
+    result = _nbval(COMMITTED, results_copy)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
