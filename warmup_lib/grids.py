@@ -3,10 +3,11 @@
 Grids (each at the presets smoke / book / paper):
 
 * ``sgd``: the paper's Fig. 3 setting, SGD phase diagram over eta_trgt = c/lambda_0 (c = 1, 2, 4,
-  ..., doubling until every T_wrm row diverges) x T_wrm, MSE.  smoke and book: FCN-4 (SP) on
+  ..., doubling until every T_wrm row diverges, as the authors' SGD loop) x T_wrm, MSE.  smoke and book: FCN-4 (SP) on
   MNIST-1D, batch 128; paper: WRN-16-4 on CIFAR-10 with augmentation, batch 128, 10^5 steps.
 * ``adam``: the paper's Fig. 4 / released Adam grid, Adam vs GI-Adam over absolute
-  eta_trgt = 2^j x 10^-4 (smoke, book) or 5.12 x 10^-3 (paper) x T_wrm, cross-entropy, cosine decay.
+  eta_trgt = 2^j x 10^-4 (smoke, book) or 5.12 x 10^-3 (paper) x T_wrm, cross-entropy, cosine decay,
+  doubling until every row diverges or fails (the authors' Adam loop stops at failure).
 
 A sweep can also come from a JSON file holding :meth:`warmup_lib.sweep.Sweep.to_dict` fields, where
 ``base`` may be a partial dict of dotted overrides of the default RunConfig, and an optional
@@ -47,7 +48,7 @@ def _sgd(preset: str) -> dict[str, Any]:
     warmups = {"smoke": [1, 8], "book": [1, 8, 64, 512], "paper": [1, 64, 256, 1024, 4096]}[preset]
     return {"experiment": f"sweep_sgd_{preset}", "base": {**_SCALE[preset], "loss": "mse", "batch_size": 128},
             "eta_trgt": [1, 2, 4] if preset == "smoke" else [1, 2, 4, 8], "warmup_steps": warmups,
-            "seeds": [0] if preset != "book" else [0, 1], "extend": preset != "smoke",
+            "seeds": [0] if preset != "book" else [0, 1], "extend": preset != "smoke", "stop_on": ["diverged"],
             "lambda0_batches": 2 if preset == "smoke" else 10}
 
 

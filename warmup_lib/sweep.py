@@ -37,7 +37,7 @@ from warmup_lib.config import RunConfig
 from warmup_lib.executors import Executor, atomic_write_json, choose_executor, make_executor
 
 ETA_UNITS = ("lambda0", "absolute")
-ENDED = ("diverged", "failed")  # outcomes that end a T_wrm row of a self-extending grid
+OUTCOMES = ("converged", "diverged", "failed")
 RESERVED = ("schedule.eta_trgt", "schedule.warmup_steps", "seed")
 TABLE_METRICS = ("best_test_accuracy", "final_test_accuracy", "best_test_loss", "final_test_loss")
 
@@ -57,8 +57,10 @@ class Sweep:
     absolute values ('absolute').  ``warmup_steps``: the T_wrm axis.  ``seeds``: run seeds.
     ``variants``: name -> dotted overrides, e.g. ``{"sgd": {}, "momentum": {"optim.momentum": 0.9}}``.
     ``axes``: any other config field by dotted name -> values.  ``extend``: double eta_trgt until
-    every T_wrm row diverged or failed, at most ``max_extensions`` times.  ``lambda0_batches``:
-    batches averaged for lambda_0 (M above).
+    in every T_wrm row all seeds end in an outcome of ``stop_on``, at most ``max_extensions`` times
+    (the paper's SGD grids stop at divergence, its Adam grids at failure; a short run at a small
+    eta_trgt can also 'fail', which is why ``stop_on`` can leave 'failed' out).
+    ``lambda0_batches``: batches averaged for lambda_0 (M above).
     """
 
     experiment: str
@@ -70,13 +72,14 @@ class Sweep:
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"base": {}})
     axes: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     extend: bool = False
+    stop_on: tuple[str, ...] = ("diverged", "failed")
     max_extensions: int = 8
     lambda0_batches: int = 10
 
     def __post_init__(self) -> None:
         _require(bool(self.experiment) and all(c.isalnum() or c in "-_." for c in self.experiment), "experiment",
                  f"got {self.experiment!r}; use letters, digits, '-', '_' or '.'")
-        for name in ("eta_trgt", "warmup_steps", "seeds"):
+        for name in ("eta_trgt", "warmup_steps", "seeds", "stop_on"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _require(len(self.eta_trgt) > 0 and all(float(v) > 0 for v in self.eta_trgt), "eta_trgt",
                  f"got {self.eta_trgt!r}; must be a non-empty list of numbers > 0")
@@ -93,6 +96,8 @@ class Sweep:
             _require(len(values) > 0, "axes", "every axis needs at least one value")
         for overrides in self._group_overrides():
             self.base.replace(**overrides)  # raises ValueError naming the field if an override is invalid
+        _require(len(self.stop_on) > 0 and set(self.stop_on) <= {"diverged", "failed"}, "stop_on",
+                 f"got {self.stop_on!r}; allowed outcomes are 'diverged', 'failed'")
         _require(isinstance(self.max_extensions, int) and self.max_extensions >= 0, "max_extensions",
                  f"got {self.max_extensions!r}; must be an int >= 0")
         _require(isinstance(self.lambda0_batches, int) and self.lambda0_batches >= 1, "lambda0_batches",
@@ -118,7 +123,7 @@ class Sweep:
         return {"experiment": self.experiment, "base": self.base.to_dict(), "eta_trgt": list(self.eta_trgt),
                 "eta_unit": self.eta_unit, "warmup_steps": list(self.warmup_steps), "seeds": list(self.seeds),
                 "variants": {k: dict(v) for k, v in self.variants.items()},
-                "axes": {k: list(v) for k, v in self.axes.items()}, "extend": self.extend,
+                "axes": {k: list(v) for k, v in self.axes.items()}, "extend": self.extend, "stop_on": list(self.stop_on),
                 "max_extensions": self.max_extensions, "lambda0_batches": self.lambda0_batches}
 
     @classmethod
@@ -264,8 +269,8 @@ class SweepResult:
     executor: dict[str, Any]
 
 
-def _live_rows(points: Sequence[SweepPoint], table: pd.DataFrame) -> set[tuple]:
-    """T_wrm rows whose largest eta_trgt so far has not diverged or failed for every seed."""
+def _live_rows(points: Sequence[SweepPoint], table: pd.DataFrame, stop_on: Sequence[str]) -> set[tuple]:
+    """T_wrm rows in which some seed's run at the row's largest eta_trgt so far is not in ``stop_on``."""
     outcome = dict(zip(table["run_id"], table["outcome"])) if len(table) else {}
     last = {}
     for p in points:
@@ -273,7 +278,7 @@ def _live_rows(points: Sequence[SweepPoint], table: pd.DataFrame) -> set[tuple]:
     live = set()
     for row, value in last.items():
         at_last = [outcome.get(store.run_id(p.config)) for p in points if p.row == row and p.eta_value == value]
-        if not all(o in ENDED for o in at_last):
+        if not all(o in stop_on for o in at_last):
             live.add(row)
     return live
 
@@ -296,7 +301,7 @@ def _walk_grid(sweep: Sweep, lambda0s: Mapping[str, dict], root: Path,
         runner.run(sweep.experiment, _missing(points, sweep.experiment, root), root=root, progress=progress)
     table = sweep_table(points, sweep.experiment, root)
     for _ in range(sweep.max_extensions if sweep.extend else 0):
-        live = _live_rows(points, table)
+        live = _live_rows(points, table, sweep.stop_on)
         if not live:
             break
         eta_values.append(eta_values[-1] * 2)

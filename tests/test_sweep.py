@@ -1,0 +1,211 @@
+"""Sweeps: grid definition, lambda_0 units, store-backed resume (also after SIGKILL), self-extension, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch.func import functional_call
+
+from warmup_lib import store, train
+from warmup_lib.cli import main as cli_main
+from warmup_lib.config import DataConfig, ModelConfig, RunConfig
+from warmup_lib.data import BatchStream, load_data
+from warmup_lib.losses import mse_loss
+from warmup_lib.models import build_model
+from warmup_lib.sweep import Sweep, load_sweep, measure_lambda0, run_sweep
+
+TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
+                 batch_size=32, steps=24, eval_every=10)
+LINEAR = TINY.replace(**{"model.act": "linear"})  # diverges at large eta_trgt (ReLU networks fail instead)
+
+
+@pytest.fixture
+def count_runs(monkeypatch) -> list[RunConfig]:
+    """Every config that train.run trains (and still trains it)."""
+    trained: list[RunConfig] = []
+    real_run = train.run
+
+    def counting_run(cfg, *args, **kwargs):
+        trained.append(cfg)
+        return real_run(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train, "run", counting_run)
+    return trained
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"eta_unit": "per_lambda"}, "eta_unit"),
+    ({"eta_trgt": ()}, "eta_trgt"),
+    ({"warmup_steps": (0,)}, "warmup_steps"),
+    ({"warmup_steps": (100,)}, "warmup_steps"),
+    ({"axes": {"seed": (0, 1)}}, "axes"),
+    ({"variants": {"m": {"optim.momentum": 1.5}}}, "optim.momentum"),
+    ({"experiment": "a/b"}, "experiment"),
+    ({"stop_on": ("converged",)}, "stop_on"),
+])
+def test_invalid_sweeps_raise_naming_the_field(changes, field) -> None:
+    with pytest.raises(ValueError, match=field):
+        Sweep(**{"experiment": "x", "base": TINY, "eta_trgt": (1.0,), **changes})
+
+
+def _dense_lambda_max(cfg: RunConfig, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Oracle: the top eigenvalue of the dense float64 Hessian at the run's initialisation."""
+    torch.manual_seed(cfg.seed)
+    data = load_data(cfg.data)
+    model = build_model(cfg.model, data.input_shape, data.num_classes).double()
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        pieces = torch.split(theta, [math.prod(s) for s in shapes])
+        params = {n: piece.reshape(s) for n, piece, s in zip(names, pieces, shapes)}
+        return mse_loss(functional_call(model, params, (inputs.double(),)), targets.double())
+
+    return float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))[-1])
+
+
+def test_lambda0_is_the_mean_top_hessian_eigenvalue_over_the_runs_first_batches() -> None:
+    cfg = TINY.replace(seed=3, **{"model.width": 6, "model.depth": 2})
+    measured = measure_lambda0(cfg, batches=3)
+    stream = BatchStream(load_data(cfg.data), cfg.batch_size, seed=cfg.seed)
+    oracle = [_dense_lambda_max(cfg, *stream.next()) for _ in range(3)]
+    assert measured["batches"] == 3
+    assert measured["per_batch"] == pytest.approx(oracle, rel=1e-5)
+    assert measured["lambda_0"] == pytest.approx(sum(oracle) / 3, rel=1e-5)
+
+
+def test_grid_covers_every_combination_in_lambda0_units(tmp_path) -> None:
+    sweep = Sweep("grid", TINY, eta_trgt=(1.0, 4.0), warmup_steps=(1, 8), seeds=(0, 1),
+                  variants={"sgd": {}, "momentum": {"optim.momentum": 0.9}}, axes={"model.width": (8, 16)},
+                  lambda0_batches=2)
+    result = run_sweep(sweep, executor="vectorised", root=tmp_path, progress=False)
+    table = result.table
+    assert len(table) == 2 * 2 * 2 * 2 * 2 == len(set(table["run_id"]))
+    assert set(table["model.width"]) == {8, 16} and set(table["variant"]) == {"sgd", "momentum"}
+    # eta_trgt = c / lambda_0, lambda_0 measured per (width, seed) and shared by the optimizer variants
+    assert (table["eta_trgt"] * table["lambda_0"]).round(9).tolist() == table["c"].round(9).tolist()
+    assert len(json.loads((tmp_path / "grid" / "lambda0.json").read_text())) == 4
+    assert table.groupby(["model.width", "seed"])["lambda_0"].nunique().eq(1).all()
+    for row in table.itertuples():  # the stored config is the absolute one of its cell
+        stored = store.list_runs("grid", tmp_path).set_index("run_id").loc[row.run_id]
+        assert stored["schedule.warmup_steps"] == row.warmup_steps and stored["seed"] == row.seed
+        assert stored["optim.momentum"] == (0.9 if row.variant == "momentum" else 0.0)
+    assert table["steps_to_eta_trgt"].tolist() == table["warmup_steps"].astype(float).tolist()
+    expected = {"variant", "seed", "warmup_steps", "eta_trgt", "c", "lambda_0", "outcome", "best_test_accuracy",
+                "final_test_accuracy", "best_test_loss", "final_test_loss", "steps_to_eta_trgt", "run_id"}
+    assert expected <= set(table.columns)
+
+
+def test_stored_runs_are_loaded_not_rerun(tmp_path, count_runs) -> None:
+    sweep = Sweep("resume", TINY, eta_trgt=(0.05, 0.2), eta_unit="absolute", warmup_steps=(1, 4))
+    first = run_sweep(sweep, executor="sequential", root=tmp_path, progress=False)
+    assert len(count_runs) == 4
+    again = run_sweep(dataclasses.replace(sweep, seeds=(0, 1)), executor="sequential", root=tmp_path,
+                      progress=False)
+    assert len(count_runs) == 8 and len(again.table) == 8  # only the new seed ran
+    pd.testing.assert_frame_equal(first.table, again.table[again.table["seed"] == 0].reset_index(drop=True))
+    loaded = load_sweep("resume", tmp_path)
+    pd.testing.assert_frame_equal(loaded.table, again.table)
+    assert len(count_runs) == 8
+
+
+def test_grid_extends_eta_until_every_warmup_row_diverged(tmp_path, count_runs) -> None:
+    sweep = Sweep("extend", LINEAR, eta_trgt=(0.05, 0.1), eta_unit="absolute", warmup_steps=(1, 16),
+                  seeds=(0, 1), extend=True, stop_on=("diverged",), max_extensions=10)
+    result = run_sweep(sweep, executor="vectorised", root=tmp_path, progress=False)
+    eta_values = result.eta_values
+    assert eta_values[:2] == [0.05, 0.1] and all(b == 2 * a for a, b in zip(eta_values[1:], eta_values[2:]))
+    table = result.table
+    for warmup, row in table.groupby("warmup_steps"):
+        last = row[row["eta_trgt"] == row["eta_trgt"].max()]
+        assert last["outcome"].eq("diverged").all() and len(last) == 2  # both seeds diverged in the last column
+        extended = row[(row["eta_trgt"] > 0.1) & (row["eta_trgt"] < row["eta_trgt"].max())]
+        for _, column in extended.groupby("eta_trgt"):
+            assert not column["outcome"].eq("diverged").all()  # the row would have stopped there
+    assert table.groupby("warmup_steps")["eta_trgt"].max().is_monotonic_increasing  # warmup tolerates more
+    trained = len(count_runs)
+    assert len(run_sweep(sweep, executor="sequential", root=tmp_path, progress=False).table) == len(table)
+    assert len(count_runs) == trained  # a finished self-extended grid reruns nothing
+
+
+def test_extension_stops_after_max_extensions(tmp_path) -> None:
+    sweep = Sweep("capped", TINY, eta_trgt=(0.01,), eta_unit="absolute", extend=True, stop_on=("diverged",),
+                  max_extensions=2)  # a ReLU network fails but never diverges: only the cap stops it
+    result = run_sweep(sweep, executor="sequential", root=tmp_path, progress=False)
+    assert result.eta_values == [0.01, 0.02, 0.04] and len(result.table) == 3
+    record = json.loads((tmp_path / "capped" / "sweep.json").read_text())
+    assert record["finished"] and record["eta_values"] == result.eta_values
+
+
+KILLED_SPEC = {"experiment": "killed", "eta_unit": "absolute", "eta_trgt": [0.01, 0.02, 0.04, 0.08],
+               "warmup_steps": [1, 8], "base": {"data.n_train": 512, "data.n_test": 128, "model.width": 32,
+                                                "model.depth": 3, "steps": 300, "batch_size": 64, "eval_every": 100}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["sequential", "pool"])
+def test_sweep_killed_with_sigkill_resumes_without_loss_or_corruption(tmp_path, count_runs, executor) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(KILLED_SPEC))
+    root = tmp_path / "results"
+    experiment = root / "killed"
+    command = [sys.executable, "-m", "warmup_lib", "sweep", "--spec", str(spec), "--executor", executor,
+               "--root", str(root), "--quiet"]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if experiment.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in experiment.iterdir()):
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the sweep and any pool workers it started
+        process.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in experiment.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert 1 <= len(finished) < 8, "the sweep must be killed part way"
+    assert not json.loads((experiment / "sweep.json").read_text())["finished"]
+
+    sweep = Sweep.from_dict(KILLED_SPEC)
+    result = run_sweep(sweep, executor="sequential", root=root, progress=False)
+    assert len(result.table) == 8 and len(count_runs) == 8 - len(finished)  # nothing finished is rerun
+    for name, mtime in finished.items():
+        assert (experiment / name).stat().st_mtime_ns == mtime  # nor rewritten
+    assert json.loads((experiment / "sweep.json").read_text())["finished"]
+    for point in (result.points[0], result.points[-1]):  # complete, uncorrupted, bit-exact
+        stored = store.load_run("killed", point.config, root)
+        fresh = train.run(point.config)
+        pd.testing.assert_frame_equal(stored.records, fresh.records)
+        pd.testing.assert_frame_equal(stored.evals, fresh.evals)
+
+
+def test_cli_runs_a_sweep_from_a_json_spec_at_a_preset(tmp_path, capsys) -> None:
+    spec = {"experiment": "from_json", "base": {"data.n_train": 256, "data.n_test": 128, "model.width": 8,
+                                                "model.depth": 3, "steps": 40, "batch_size": 32, "eval_every": 20},
+            "eta_trgt": [1, 4], "warmup_steps": [1, 8], "lambda0_batches": 2,
+            "presets": {"smoke": {"base": {"steps": 16, "eval_every": 8}, "warmup_steps": [1, 4]}}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert cli_main(["sweep", "--spec", str(path), "--preset", "smoke", "--executor", "sequential",
+                     "--root", str(tmp_path), "--quiet"]) == 0
+    assert "from_json: 4 runs" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "from_json" / "table.csv")
+    assert sorted(table["warmup_steps"].unique()) == [1, 4]
+    record = json.loads((tmp_path / "from_json" / "sweep.json").read_text())
+    assert record["spec"]["base"]["steps"] == 16 and record["executor"]["name"] == "sequential"
+
+
+def test_cli_rejects_an_unknown_executor(tmp_path) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["sweep", "--grid", "sgd", "--preset", "smoke", "--executor", "threads", "--root", str(tmp_path)])
