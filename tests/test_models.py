@@ -138,7 +138,7 @@ def test_channel_layernorm_matches_torch_on_nhwc():
 
 def test_cnn1d_shapes_and_float64():
     model = build(arch="cnn1d", width=16, depth=4)
-    assert [conv.stride[0] for conv in model.convs] == [1, 2, 2, 2]
+    assert [conv.stride[0] for conv in model.convs] == [2, 2, 2, 1]  # lengths 40 -> 20 -> 10 -> 5 -> 5
     assert model(torch.randn(3, 40)).shape == (3, 10)
     assert model.double()(torch.randn(3, 40, dtype=torch.float64)).dtype == torch.float64
 

@@ -1,8 +1,8 @@
 """A small 1-D CNN for MNIST-1D (our addition; the authors' CNN is the broken Myrtle net).
 
 ``depth`` conv layers of ``width`` channels, kernel 5, 'same' padding, each followed by the
-activation; every layer after the first halves the length (stride 2) while the length is at least
-8, which keeps it cheap on CPUs (40 -> 40 -> 20 -> 10 -> 5 for depth 4).  Then a global mean over
+activation; every layer halves the length (stride 2) while its input is at least 8 long, which keeps
+it cheap on CPUs (40 -> 20 -> 10 -> 5 -> 5 for depth 4).  Then a global mean over
 positions and a Dense readout.  Fans are Flax's (kernel * channels); the muP multiplier uses them
 too (the WRN's H*W*C_in quirk is not carried over to this model).
 """
@@ -30,7 +30,7 @@ class CNN1D(nn.Module):
         channels, length = (1, input_shape[0]) if len(input_shape) == 1 else input_shape
         layers = []
         for index in range(depth):
-            stride = 2 if index > 0 and length >= MIN_LENGTH_TO_DOWNSAMPLE else 1
+            stride = 2 if length >= MIN_LENGTH_TO_DOWNSAMPLE else 1
             scaling = layer_scaling(param, "input" if index == 0 else "hidden", KERNEL_SIZE * channels,
                                     KERNEL_SIZE * width, varw)
             layers.append(ScaledConv1d(channels, width, KERNEL_SIZE, stride, KERNEL_SIZE // 2, bias, scaling))
