@@ -1,0 +1,65 @@
+"""The claims table that ends every chapter: claim, measured value, HOLDS / DOES NOT HOLD.
+
+nbval compares this cell's text exactly, so the output is deterministic: measured numbers are printed
+with a fixed number of decimals (negative zero printed as zero) and the layout never depends on
+anything but the claims themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+HOLDS = "HOLDS"
+DOES_NOT_HOLD = "DOES NOT HOLD"
+
+
+def format_value(value: float | int | str, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals (ints as ints, strings as they are, -0.00 as 0.00, NaN as 'nan')."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"value: got {value!r}; must be a float, an int or a str")
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim tested in a chapter: its text, the measured value, and whether the claim holds."""
+
+    label: str
+    text: str
+    measured: float | int | str
+    holds: bool
+    digits: int = 2
+
+    @property
+    def verdict(self) -> str:
+        return HOLDS if self.holds else DOES_NOT_HOLD
+
+    @property
+    def measured_text(self) -> str:
+        return format_value(self.measured, self.digits)
+
+
+def claims_table(claims: Sequence[Claim]) -> str:
+    """A fixed-width text table with columns claim, measured, verdict (one row per claim, in order)."""
+    if not claims:
+        raise ValueError("claims: got an empty list; a chapter tests at least one claim")
+    rows = [("", "claim", "measured", "verdict")]
+    rows += [(f"({c.label})", c.text, c.measured_text, c.verdict) for c in claims]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def print_claims(claims: Sequence[Claim]) -> None:
+    """Print :func:`claims_table` (the claims cell's only output)."""
+    print(claims_table(claims))
