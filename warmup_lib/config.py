@@ -265,6 +265,25 @@ class RunConfig:
 # own entry keyed by the notebook's file stem.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PRESET_NAMES}
 
+# Chapter 1, the catapult primer (solvable models; CPU-cheap at every preset).  eta multiples are in units
+# of 2/lambda_0; scan_step is the spacing of the constant-eta scan in units of 1/lambda_0.
+PRESETS["smoke"]["01_catapult_primer"] = {
+    "seed": 0, "width": 64, "steps": 120, "scan_step": 0.5, "teacher_width": 16, "teacher_dim": 4,
+    "teacher_examples": 8, "warmup_steps": [1, 16, 64], "eta_multiples": [1.25, 1.75, 2.25, 3.25, 4.25],
+    "extra_steps": 200,
+}
+PRESETS["book"]["01_catapult_primer"] = {
+    "seed": 0, "width": 512, "steps": 300, "scan_step": 0.1, "teacher_width": 32, "teacher_dim": 4,
+    "teacher_examples": 8, "warmup_steps": [1, 4, 16, 64, 256],
+    "eta_multiples": [1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25], "extra_steps": 500,
+}
+PRESETS["paper"]["01_catapult_primer"] = {
+    "seed": 0, "width": 4096, "steps": 600, "scan_step": 0.02, "teacher_width": 64, "teacher_dim": 8,
+    "teacher_examples": 16, "warmup_steps": [1, 4, 16, 64, 128, 256, 512],
+    "eta_multiples": [1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25, 7.25, 8.25],
+    "extra_steps": 1000,
+}
+
 
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
     """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``."""
