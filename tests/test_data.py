@@ -333,3 +333,16 @@ def test_invalid_stream_settings():
         BatchStream(toy_dataset(10), 11, seed=0)
     with pytest.raises(ValueError, match="augment"):
         BatchStream(toy_dataset(10), 2, seed=0, augment=True)
+
+
+def test_archive_without_the_binary_members(tmp_path, fresh_cache):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")  # the pickled Python version
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    archive.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="cifar-10-batches-bin/data_batch_1.bin is missing"):
+        images.cifar_arrays("cifar10", tmp_path, md5=md5_of(archive))
+    assert not fresh_cache.exists() or not any(fresh_cache.iterdir())

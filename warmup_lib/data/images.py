@@ -104,14 +104,14 @@ def parse_records(raw: bytes, spec: CifarSpec, member: str) -> tuple[np.ndarray,
 
 def _read_archive(archive: Path, spec: CifarSpec) -> dict[str, np.ndarray]:
     def read_split(tar: tarfile.TarFile, files: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        # Regular files only, by name (a leading './' tolerated); nothing is extracted to disk.
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
         parts = []
         for name in files:
             member = f"{spec.folder}/{name}"
-            try:
-                handle = tar.extractfile(member)
-            except KeyError:
-                raise ValueError(f"{archive}: member {member} is missing; is this the binary CIFAR archive?") from None
-            parts.append(parse_records(handle.read(), spec, member))
+            if member not in members:
+                raise ValueError(f"{archive}: member {member} is missing; is this the binary CIFAR archive?")
+            parts.append(parse_records(tar.extractfile(members[member]).read(), spec, member))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     try:
