@@ -209,3 +209,44 @@ def test_cli_runs_a_sweep_from_a_json_spec_at_a_preset(tmp_path, capsys) -> None
 def test_cli_rejects_an_unknown_executor(tmp_path) -> None:
     with pytest.raises(SystemExit):
         cli_main(["sweep", "--grid", "sgd", "--preset", "smoke", "--executor", "threads", "--root", str(tmp_path)])
+
+
+def _synthetic_table() -> pd.DataFrame:
+    """Two seeds on a 3 x 2 grid in lambda_0 units: known metrics and outcomes."""
+    rows = []
+    for warmup, outcomes in ((1, ["converged", "converged", "diverged"]), (16, ["converged", "converged", "failed"])):
+        for j, (c, outcome) in enumerate(zip((1.0, 2.0, 4.0), outcomes)):
+            for seed in (0, 1):
+                rows.append({"variant": "sgd", "seed": seed, "warmup_steps": warmup, "c": c, "eta_trgt": c / 5.0,
+                             "lambda_0": 5.0, "outcome": outcome, "best_test_accuracy": 0.5 + 0.1 * j + 0.02 * seed})
+    rows[-1]["outcome"] = "diverged"  # (T_wrm 16, c 4): one seed failed, one diverged -> 'failed'
+    rows.append({**rows[2], "c": 8.0, "eta_trgt": 1.6, "warmup_steps": 16, "outcome": "converged"})
+    return pd.DataFrame(rows)
+
+
+def test_phase_diagram_colours_seed_means_hatches_ended_cells_and_draws_the_boundary() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from warmup_lib import plots
+
+    table = _synthetic_table()
+    cells = plots.sweep_cells(table).set_index(["eta", "warmup_steps"])
+    assert cells.loc[(2.0, 1), "mean"] == pytest.approx(0.61) and cells.loc[(2.0, 1), "std"] == pytest.approx(0.01)
+    assert cells.loc[(4.0, 1), "status"] == "diverged" and cells.loc[(4.0, 16), "status"] == "failed"
+    fig, axes = plots.figure(ncols=3)
+    mesh = plots.plot_phase_diagram(axes[0], table)
+    values = mesh.get_array().reshape(2, 4)  # rows T_wrm 1, 16; columns c 1, 2, 4, 8
+    assert values[0, :2].tolist() == pytest.approx([0.51, 0.61]) and values.mask[:, 2].all()
+    assert values.mask[0, 3] and values[1, 3] == pytest.approx(0.60)  # not run / run beyond the failure
+    hatched = [p for p in axes[0].patches if p.get_hatch()]
+    assert sorted(p.get_hatch() for p in hatched) == ["///", "xxx"]
+    boundary = axes[0].lines[-1].get_xdata()  # right edges of the largest trainable c: 2 (T 1), 8 (T 16)
+    assert boundary.tolist() == pytest.approx([1.5, 1.5, 3.5, 3.5])
+    assert "units of $1/\\lambda_0$" in axes[0].get_xlabel()
+    plots.plot_phase_slices(axes[1], table)
+    plots.plot_max_trainable(axes[2], table)
+    largest = plots.largest_trainable(table).set_index(["warmup_steps", "seed"])["eta"]
+    assert largest.to_dict() == {(1, 0): 2.0, (1, 1): 2.0, (16, 0): 8.0, (16, 1): 2.0}
+    with pytest.raises(ValueError, match="table"):
+        plots.sweep_cells(pd.concat([table, table]))

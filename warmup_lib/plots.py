@@ -179,3 +179,165 @@ def plot_final_sharpness(ax: plt.Axes, eta: Sequence[float], final_sharpness: Se
     finite = final_sharpness[np.isfinite(final_sharpness)]
     ax.set_ylim(0, 1.6 * finite.max() if finite.size else None)
     ax.legend(loc="upper right")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sweep phase diagrams (eta_trgt x T_wrm heatmaps of a metric, slices, the trainability boundary)
+# ---------------------------------------------------------------------------------------------------
+
+METRIC_LABELS = {"best_test_accuracy": "best test accuracy", "final_test_accuracy": "final test accuracy",
+                 "best_test_loss": "best test loss", "final_test_loss": "final test loss"}
+OUTCOME_HATCHES = {"diverged": "xxx", "failed": "///"}
+OUTCOME_LEGEND = {"diverged": "diverged (every seed)", "failed": "failed (no seed converged)"}
+NOT_RUN_COLOR = "0.92"
+
+
+def _eta_column(table) -> tuple[str, str]:
+    """The eta axis of a sweep table: c = eta_trgt lambda_0 when measured, else absolute eta_trgt."""
+    if "c" in table and table["c"].notna().all():
+        return "c", r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log$_2$ scale)"
+    return "eta_trgt", r"$\eta_{trgt}$ (log$_2$ scale)"
+
+
+def sweep_cells(table, metric: str = "best_test_accuracy"):
+    """Seeds pooled per (eta, T_wrm) cell of a sweep table of one variant.
+
+    Columns: eta (c or eta_trgt), warmup_steps, mean / std / min / max of ``metric`` over the seeds
+    whose run converged, seeds, converged, diverged, failed (counts) and status: 'converged' when
+    some seed converged, else 'diverged' when all seeds diverged, else 'failed'.
+    Raises ValueError if a cell holds two runs of one seed (filter variants and axes first).
+    """
+    import pandas as pd
+
+    eta, _ = _eta_column(table)
+    if table.duplicated([eta, "warmup_steps", "seed"]).any():
+        raise ValueError("table: more than one run per (eta, warmup_steps, seed); select one variant and "
+                         "one value of every extra axis first")
+    rows = []
+    for (eta_value, warmup), cell in table.groupby([eta, "warmup_steps"]):
+        good = cell.loc[cell["outcome"] == "converged", metric]
+        counts = {name: int((cell["outcome"] == name).sum()) for name in ("converged", "diverged", "failed")}
+        status = "converged" if counts["converged"] else ("diverged" if counts["diverged"] == len(cell) else "failed")
+        rows.append({"eta": eta_value, "warmup_steps": warmup, "mean": good.mean(), "std": good.std(ddof=0),
+                     "min": good.min(), "max": good.max(), "seeds": len(cell), **counts, "status": status})
+    return pd.DataFrame(rows)
+
+
+def _log2_edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges on a log2 axis: midpoints between the log2 centres, ends mirrored."""
+    centres = np.log2(values)
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    middle = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
+
+
+def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", spread: str = "std",
+                       annotate: bool = True, cmap: str = "viridis", colorbar: bool = True):
+    r"""Phase diagram of one variant: x = eta_trgt (log2; in units of 1/lambda_0 when the sweep
+    measured lambda_0), y = T_wrm (log2), colour = mean of ``metric`` over the seeds that converged.
+
+    Cells where no seed converged are hatched in the outcome colours (diverged 'xxx', failed '///'),
+    cells not run (beyond a row's boundary in a self-extended grid) are light grey.  With
+    ``annotate`` each cell shows the mean and the seeds' spread (``spread`` 'std': +-std, 'range':
+    [min, max]) and 'k/n' when only k of n seeds converged.  The black staircase is the trainability
+    boundary: the right edge of the largest eta_trgt at which some seed converged, per row.
+    Returns the QuadMesh (for a shared colour bar)."""
+    if spread not in ("std", "range"):
+        raise ValueError(f"spread: got {spread!r}; allowed values are 'std', 'range'")
+    cells = sweep_cells(table, metric)
+    _, eta_label = _eta_column(table)
+    etas, warmups = np.sort(cells["eta"].unique()), np.sort(cells["warmup_steps"].unique())
+    x_edges, y_edges = _log2_edges(etas), _log2_edges(warmups.astype(float))
+    values = np.full((len(warmups), len(etas)), np.nan)
+    position = {}
+    for cell in cells.itertuples():
+        i, j = np.searchsorted(warmups, cell.warmup_steps), np.searchsorted(etas, cell.eta)
+        values[i, j], position[cell.Index] = cell.mean, (i, j)
+    ax.set_facecolor(NOT_RUN_COLOR)
+    mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(values), cmap=cmap, shading="flat")
+    for cell in cells.itertuples():
+        i, j = position[cell.Index]
+        if cell.status != "converged":
+            ax.add_patch(plt.Rectangle((x_edges[j], y_edges[i]), x_edges[j + 1] - x_edges[j],
+                                       y_edges[i + 1] - y_edges[i], facecolor=OUTCOME_COLORS[cell.status],
+                                       hatch=OUTCOME_HATCHES[cell.status], edgecolor="white", linewidth=0.0))
+        elif annotate:
+            text = f"{cell.mean:.3g}"
+            if cell.converged > 1:
+                text += f"\n±{cell.std:.1g}" if spread == "std" else f"\n[{cell.min:.3g}, {cell.max:.3g}]"
+            if cell.converged < cell.seeds:
+                text += f"\n{cell.converged}/{cell.seeds}"
+            red, green, blue, _ = mesh.cmap(mesh.norm(cell.mean))
+            ink = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"  # readable on the cell
+            ax.text((x_edges[j] + x_edges[j + 1]) / 2, (y_edges[i] + y_edges[i + 1]) / 2, text, ha="center",
+                    va="center", fontsize=6, color=ink)
+    _draw_boundary(ax, cells, etas, warmups, x_edges, y_edges)
+    ax.set_xticks(np.log2(etas), [f"{e:.3g}" for e in etas], rotation=90)
+    ax.set_yticks(np.log2(warmups.astype(float)), [str(int(t)) for t in warmups])
+    ax.set(xlabel=eta_label, ylabel=r"warmup steps $T_{wrm}$ (log$_2$ scale)",
+           xlim=(x_edges[0], x_edges[-1]), ylim=(y_edges[0], y_edges[-1]))
+    ax.grid(False)
+    handles = [Patch(facecolor=OUTCOME_COLORS[s], hatch=OUTCOME_HATCHES[s], edgecolor="white",
+                     label=OUTCOME_LEGEND[s]) for s in OUTCOME_HATCHES
+               if (cells["status"] == s).any()]
+    handles.append(Patch(facecolor=NOT_RUN_COLOR, label="not run"))
+    handles.append(plt.Line2D([], [], color="k", linewidth=1.6, label="trainability boundary"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.32), ncol=2, frameon=False, fontsize=7)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=f"{METRIC_LABELS.get(metric, metric)} (mean over seeds)")
+    return mesh
+
+
+def _draw_boundary(ax: plt.Axes, cells, etas: np.ndarray, warmups: np.ndarray, x_edges: np.ndarray,
+                   y_edges: np.ndarray) -> None:
+    """Staircase through the right edge of each row's largest trainable eta (rows with none: left edge)."""
+    xs, ys = [], []
+    for i, warmup in enumerate(warmups):
+        trainable = cells[(cells["warmup_steps"] == warmup) & (cells["status"] == "converged")]["eta"]
+        x = x_edges[np.searchsorted(etas, trainable.max()) + 1] if len(trainable) else x_edges[0]
+        xs += [x, x]
+        ys += [y_edges[i], y_edges[i + 1]]
+    ax.plot(xs, ys, color="k", linewidth=1.6)
+
+
+def plot_phase_slices(ax: plt.Axes, table, metric: str = "best_test_accuracy") -> None:
+    r"""``metric`` against eta_trgt (log2) for each T_wrm of one variant: mean over the converged seeds
+    with min-max bars; cells where no seed converged are crosses on the bottom axis."""
+    cells = sweep_cells(table, metric)
+    _, eta_label = _eta_column(table)
+    for index, (warmup, row) in enumerate(cells.groupby("warmup_steps")):
+        color = COLORS[index % len(COLORS)]
+        good = row[row["status"] == "converged"]
+        ax.errorbar(good["eta"], good["mean"], yerr=[good["mean"] - good["min"], good["max"] - good["mean"]],
+                    color=color, marker="o", markersize=3, capsize=2, label=rf"$T_{{wrm}}$ = {warmup}")
+        bad = row[row["status"] != "converged"]
+        ax.plot(bad["eta"], np.zeros(len(bad)), "x", color=color, clip_on=False, transform=ax.get_xaxis_transform())
+    ax.plot([], [], "x", color="0.4", label="no seed converged")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel=eta_label, ylabel=METRIC_LABELS.get(metric, metric))
+    ax.legend(loc="best")
+
+
+def largest_trainable(table):
+    """Per (variant, warmup_steps, seed): the largest eta (c or eta_trgt) at which the run converged."""
+    eta, _ = _eta_column(table)
+    good = table[table["outcome"] == "converged"]
+    return good.groupby(["variant", "warmup_steps", "seed"])[eta].max().rename("eta").reset_index()
+
+
+def plot_max_trainable(ax: plt.Axes, table) -> None:
+    r"""The largest trainable eta_trgt against T_wrm (both log2), one line per variant: mean over seeds
+    (in log2) with min-max bars.  The paper's claim: longer warmup raises this maximum."""
+    largest = largest_trainable(table)
+    _, eta_label = _eta_column(table)
+    for index, (variant, rows) in enumerate(largest.groupby("variant", sort=False)):
+        stats = rows.groupby("warmup_steps")["eta"].agg(["min", "max", lambda v: 2 ** np.log2(v).mean()])
+        centre = stats.iloc[:, 2]
+        ax.errorbar(stats.index, centre, yerr=[centre - stats["min"], stats["max"] - centre], marker="o",
+                    markersize=3.5, capsize=2, color=COLORS[index % len(COLORS)], label=str(variant))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set(xlabel=r"warmup steps $T_{wrm}$ (log$_2$ scale)",
+           ylabel="largest trainable " + eta_label.split(" (")[0] + " (log$_2$)")
+    ax.legend(loc="best")
