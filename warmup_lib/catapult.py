@@ -22,7 +22,9 @@ ell(eta) ~ L0 - s eta + c eta^2/2, with the exact slope s = sum lr_mult g.d from
 already computed and the curvature c = 2 (ell(eta_j) - L0 + s eta_j) / eta_j^2 fitted through the
 trial nearest the target.  It aims at the middle of the acceptance band, ell = (1 + delta/2) L0,
 grows by at most ``MODEL_MAX_GROWTH`` per trial (``COLD_GROWTH`` while the curvature term is still
-below 1% of the linear one, i.e. lost in rounding), and bisects (in log space across wide
+below 1% of the linear one, i.e. lost in rounding) and by at least 1.25, 2.5, 5, ... after 0, 1,
+2, ... model-chosen trials at which the loss still fell (the one-step loss of a network is not
+quadratic far from theta), then interpolates quadratically inside the bracket and bisects (in log space across wide
 brackets) whenever the model's proposal is not well inside the bracket.
 """
 
@@ -132,12 +134,18 @@ def _model_target(ell: _OneStepLoss, delta: float) -> float | None:
     return (slope + math.sqrt(slope**2 + 2 * curvature * target)) / curvature
 
 
-def _next_growth(ell: _OneStepLoss, eta: float, eta_max: float, growth: float, method: str, delta: float) -> float:
+def _next_growth(ell: _OneStepLoss, eta: float, eta_max: float, growth: float, method: str, delta: float,
+                 misses: int) -> tuple[float, bool]:
+    """Next rate of the exponential phase, and whether the quadratic model chose it.  ``misses``
+    counts earlier model-chosen rates at which the loss still fell: each doubles the least growth
+    allowed (a trust region that widens while the model keeps under-shooting)."""
     if method == "paper":
-        return min(growth * eta, eta_max)
+        return min(growth * eta, eta_max), False
     proposal = _model_target(ell, delta)
-    proposal = COLD_GROWTH * eta if proposal is None else min(max(proposal, MIN_GROWTH * eta), MODEL_MAX_GROWTH * eta)
-    return min(proposal, eta_max)
+    if proposal is None:
+        return min(COLD_GROWTH * eta, eta_max), False
+    least_growth = min(MIN_GROWTH * 2**misses, COLD_GROWTH)
+    return min(max(proposal, least_growth * eta), MODEL_MAX_GROWTH * eta, eta_max), True
 
 
 def _interpolate(ell: _OneStepLoss, lower: float, upper: float, target: float) -> float | None:
@@ -212,10 +220,12 @@ def _search(ell: _OneStepLoss, eta0: float, delta: float, eta_max: float, method
     eta, loss = eta0, ell(eta0)
     if not _falls(loss, loss0):
         return result(0.0, eta0, capped=False)
+    misses = 0
     while _falls(loss, loss0):  # exponential search (Alg. 1)
         if eta >= eta_max or len(ell.trials) >= budget:
             return result(eta, eta, capped=True)
-        lower, eta = eta, _next_growth(ell, eta, eta_max, growth, method, delta)
+        lower, (eta, guided) = eta, _next_growth(ell, eta, eta_max, growth, method, delta, misses)
+        misses += guided
         loss = ell(eta)
     upper, upper_loss = eta, loss
     while not (math.isfinite(upper_loss) and upper_loss <= ceiling) and len(ell.trials) < budget:  # Alg. 2
