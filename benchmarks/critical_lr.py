@@ -79,7 +79,7 @@ def one_setting(data, model_name: str, batch: int, optimizer_name: str, seed: in
     model = build_model(MODELS[model_name], data.input_shape, data.num_classes)
     inputs, targets = data.x_train[:batch], data.y_train[:batch]
     record = {"model": model_name, "batch": batch, "optimizer": optimizer_name, "seed": seed,
-              "gradient_seconds": gradient_seconds(model, inputs, targets)}
+              "gradient_seconds": gradient_seconds(model, inputs, targets), "search": {}}
     model.zero_grad(set_to_none=True)
     if with_sharpness:
         record["lambda0"] = sharpness(model, mse_loss, inputs, targets, tol=1e-4)
@@ -92,7 +92,7 @@ def one_setting(data, model_name: str, batch: int, optimizer_name: str, seed: in
         warm = search(trained, optimizer, inputs, targets, cold["eta_c"], method)
         if with_sharpness:
             cold["ratio_eta_c_lambda0_over_2"] = cold["eta_c"] * record["lambda0"] / 2
-        record[method] = {"cold": cold, "warm": warm}
+        record["search"][method] = {"cold": cold, "warm": warm}
     return record
 
 
@@ -100,14 +100,14 @@ def summarise(records: list[dict]) -> dict:
     summary = {}
     for method in METHODS:
         for start in ("cold", "warm"):
-            passes = [r[method][start]["forward_passes"] for r in records]
-            seconds_ratio = [r[method][start]["seconds"] / r["gradient_seconds"] for r in records]
+            passes = [r["search"][method][start]["forward_passes"] for r in records]
+            seconds_ratio = [r["search"][method][start]["seconds"] / r["gradient_seconds"] for r in records]
             summary[f"{method}_{start}"] = {
                 "forward_passes_mean": statistics.mean(passes), "forward_passes_max": max(passes),
                 "meets_target": max(passes) <= TARGETS[start], "target": TARGETS[start],
                 "seconds_over_gradient_median": statistics.median(seconds_ratio),
-                "all_within_tolerance": all(r[method][start]["within_tolerance"] for r in records)}
-    ratios = [r[m]["cold"]["ratio_eta_c_lambda0_over_2"] for r in records if "lambda0" in r for m in METHODS]
+                "all_within_tolerance": all(r["search"][method][start]["within_tolerance"] for r in records)}
+    ratios = [r["search"][m]["cold"]["ratio_eta_c_lambda0_over_2"] for r in records if "lambda0" in r for m in METHODS]
     summary["ratio_eta_c_lambda0_over_2"] = {"min": min(ratios), "max": max(ratios)}
     return summary
 
@@ -126,8 +126,8 @@ def main() -> None:
                     record = one_setting(data, model_name, batch, optimizer_name, seed, optimizer_name == "sgd")
                     records.append(record)
                     print(model_name, batch, optimizer_name, seed,
-                          {m: (record[m]["cold"]["forward_passes"], record[m]["warm"]["forward_passes"],
-                               round(record[m]["cold"]["eta_c"], 4)) for m in METHODS},
+                          {m: (s["cold"]["forward_passes"], s["warm"]["forward_passes"], round(s["cold"]["eta_c"], 4))
+                           for m, s in record["search"].items()},
                           round(record.get("lambda0", float("nan")), 3), flush=True)
     result = {"environment": {"torch": torch.__version__, "python": platform.python_version(),
                               "threads": torch.get_num_threads(), "machine": platform.machine()},

@@ -78,7 +78,8 @@ def test_gradient_along_top_eigenvector_gives_two_over_lambda_max(method):
     result = critical_lr(model, quadratic_loss(matrix), None, target, torch.optim.SGD(model.parameters(), lr=0.1),
                          delta=1e-4, method=method)
     eta_star = 2 / eigenvalues[-1].item()
-    assert eta_star * (1 - 1e-9) <= result.eta_c <= eta_star * (1 + math.sqrt(1e-4) + 1e-9)  # eta_delta = eta*(1+sqrt(delta))
+    # here L0 = g.g / (2 lambda) and g.A.g = lambda g.g, so eta_delta = eta* (1 + sqrt(1 + delta)) / 2
+    assert eta_star * (1 - 1e-9) <= result.eta_c <= eta_star * (1 + math.sqrt(1 + 1e-4)) / 2 * (1 + 1e-9)
 
 
 def _quadratic_with_state(optimizer_factory, steps: int, seed: int = 7):
@@ -99,7 +100,8 @@ def _quadratic_with_state(optimizer_factory, steps: int, seed: int = 7):
 def _hand_direction(kind: str, optimizer, model, g: torch.Tensor, split: int = 4) -> torch.Tensor:
     """theta_next = theta - eta * D, D = lr_mult * d, written out from the optimizers' equations."""
     pieces = []
-    for param, grad, group in [(model.a, g[:split], optimizer.param_groups[0]), (model.b, g[split:], optimizer.param_groups[1])]:
+    pairs = [(model.a, g[:split], optimizer.param_groups[0]), (model.b, g[split:], optimizer.param_groups[1])]
+    for param, grad, group in pairs:
         state = optimizer.state[param]
         if kind == "momentum":
             direction = 0.9 * state["momentum_buffer"] + grad if "momentum_buffer" in state else grad
@@ -216,7 +218,8 @@ def test_loss_rising_at_eta0_returns_eta0_and_cap_is_reported():
     capped = critical_lr(model, quadratic_loss(matrix), None, target, sgd, eta0=1e-4, eta_max=1e-3)
     assert capped.capped and capped.eta_c == capped.eta_lower == 1e-3 and not capped.within_tolerance
     model, loss_fn, inputs = _softplus_problem()
-    budget = critical_lr(model, loss_fn, inputs, None, torch.optim.SGD(model.parameters(), lr=0.1), max_forward_passes=9)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    budget = critical_lr(model, loss_fn, inputs, None, sgd, max_forward_passes=9)
     assert budget.capped and budget.forward_passes == 9
 
 
@@ -239,7 +242,8 @@ def test_model_method_uses_fewer_passes_than_paper_on_quadratics():
     passes = {method: 0 for method in METHODS}
     for seed in range(4):
         matrix = _spd(12, seed, 100.0)
-        model, target = Quadratic(torch.randn(12, dtype=F64, generator=torch.Generator().manual_seed(seed)), 6), torch.zeros(12, dtype=F64)
+        theta = torch.randn(12, dtype=F64, generator=torch.Generator().manual_seed(seed))
+        model, target = Quadratic(theta, 6), torch.zeros(12, dtype=F64)
         for method in METHODS:
             passes[method] += critical_lr(model, quadratic_loss(matrix), None, target,
                                           torch.optim.SGD(model.parameters(), lr=0.1), method=method).forward_passes
@@ -249,8 +253,8 @@ def test_model_method_uses_fewer_passes_than_paper_on_quadratics():
 def test_invalid_arguments_name_the_field():
     model, target = Quadratic(torch.ones(4, dtype=F64), 2), torch.zeros(4, dtype=F64)
     loss_fn, sgd = quadratic_loss(torch.eye(4, dtype=F64)), torch.optim.SGD(model.parameters(), lr=0.1)
-    for kwargs, field in [({"method": "newton"}, "method"), ({"eta0": 0.0}, "eta0"), ({"eta0": 2.0, "eta_max": 1.0}, "eta0"),
-                          ({"delta": 0.0}, "delta"), ({"growth": 1.0}, "growth")]:
+    for kwargs, field in [({"method": "newton"}, "method"), ({"eta0": 0.0}, "eta0"), ({"delta": 0.0}, "delta"),
+                          ({"eta0": 2.0, "eta_max": 1.0}, "eta0"), ({"growth": 1.0}, "growth")]:
         with pytest.raises(ValueError, match=field):
             critical_lr(model, loss_fn, None, target, sgd, **kwargs)
     with pytest.raises(ValueError, match="optimizer"):

@@ -56,8 +56,9 @@ class CriticalLR:
     ``eta_c`` = ``eta_upper``; ``eta_lower`` is the largest tried rate whose loss fell (0.0 if the
     loss already rose at eta0).  ``capped``: the loss still fell at the largest rate tried (eta_max,
     or where the forward-pass budget ran out); then eta_lower = eta_upper = eta_c = that rate.
-    ``within_tolerance``: ell(eta_c) <= (1 + delta) L0 was reached (False only when the budget ran
-    out during bisection, or when capped).  ``forward_passes`` counts the trial forwards only; the
+    ``within_tolerance``: ell(eta_c) <= (1 + delta) L0 (False when capped, when the budget ran out
+    during bisection, or when the loss already rose beyond the band at eta0, which the paper
+    still returns as eta_c = eta0).  ``forward_passes`` counts the trial forwards only; the
     gradient at theta costs one more forward and one backward.
     """
 
