@@ -9,3 +9,8 @@ from warmup_lib.catapult_warmup import (  # noqa: F401
 from warmup_lib.data import Dataset, BatchStream, load_data  # noqa: F401
 from warmup_lib.models import build_model, param_groups  # noqa: F401
 from warmup_lib.losses import mse_loss, xent_loss, accuracy, get_loss  # noqa: F401
+from warmup_lib.schedules import (  # noqa: F401
+    Schedule, ScheduleLR, cosine_decay, learning_rate, polynomial_warmup, reach_step, warmup_from_init,
+)
+from warmup_lib.train import Callback, RunResult, run  # noqa: F401
+from warmup_lib.store import list_runs, load_or_run, load_run, run_id  # noqa: F401
