@@ -84,8 +84,9 @@ def _band_ceiling(loss0: float, delta: float) -> float:
 class _OneStepLoss:
     """ell(eta) by functional forward passes on fresh copies of the buffers; records every trial."""
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, inputs, targets, optimizer) -> None:
+    def __init__(self, model: nn.Module, loss_fn: LossFn, inputs, targets, optimizer, devices: list[int]) -> None:
         self.model, self.loss_fn, self.inputs, self.targets = model, loss_fn, inputs, targets
+        self.devices = devices
         self.params = trainable_parameters(model)
         self.buffers = dict(model.named_buffers())
         self.trials: list[tuple[float, float]] = []
@@ -101,7 +102,10 @@ class _OneStepLoss:
 
     def _forward(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         buffers = {name: b.clone() for name, b in self.buffers.items()}  # batch-norm stats stay untouched
-        torch.manual_seed(DROPOUT_SEED)  # the same dropout masks in every pass (inside a forked RNG)
+        # the same dropout masks in every pass; only generators that fork_rng restores are reseeded
+        torch.random.default_generator.manual_seed(DROPOUT_SEED)
+        for device in self.devices:
+            torch.cuda.default_generators[device].manual_seed(DROPOUT_SEED)
         return self.loss_fn(functional_call(self.model, {**params, **buffers}, (self.inputs,)), self.targets)
 
     def _gradient(self) -> tuple[float, list[torch.Tensor]]:
@@ -205,7 +209,7 @@ def critical_lr(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets
         raise ValueError(f"max_forward_passes: got {max_forward_passes!r}; must be >= 1")
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     with torch.random.fork_rng(devices=devices):
-        ell = _OneStepLoss(model, loss_fn, inputs, targets, optimizer)
+        ell = _OneStepLoss(model, loss_fn, inputs, targets, optimizer, devices)
         return _search(ell, eta0, delta, eta_max, method, growth, max_forward_passes)
 
 
