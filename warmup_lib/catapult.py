@@ -59,7 +59,8 @@ class CriticalLR:
     ``within_tolerance``: ell(eta_c) <= (1 + delta) L0 (False when capped, when the budget ran out
     during bisection, or when the loss already rose beyond the band at eta0, which the paper
     still returns as eta_c = eta0).  ``forward_passes`` counts the trial forwards only; the
-    gradient at theta costs one more forward and one backward.
+    gradient at theta costs one more forward and one backward.  ``slope`` = sum lr_mult g.d, so
+    ell'(0) = -slope (the directional derivative the "model" method uses).
     """
 
     eta_c: float
