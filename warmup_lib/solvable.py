@@ -28,7 +28,6 @@ import torch
 
 from warmup_lib.schedules import polynomial_warmup
 
-OUTCOMES = ("converged", "unstable", "diverged")
 DIVERGENCE_LOSS = 1e12  # a loss this large (or non-finite) is a divergence, recorded not raised
 
 
