@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from warmup_lib import executors, store, train
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
@@ -131,11 +132,13 @@ def test_ray_executor_runs_locally_with_two_cpus(tmp_path) -> None:
         pd.testing.assert_frame_equal(store.load_run("ray", cfg, tmp_path).records, train.run(cfg).records)
 
 
-def test_calibration_keeps_the_plain_loop_for_a_tiny_sweep() -> None:
+def test_calibration_starts_no_pool_for_a_tiny_sweep() -> None:
     cfgs = _grid(TINY, [(0.05, 1, 0, {}), (0.2, 4, 1, {})])
     chosen, record = choose_executor(cfgs, workers=2)
-    assert chosen.name == "sequential" and set(record["rates"]) == {"sequential"}
-    assert record["rates"]["sequential"]["steps"] > 0 and "reason" in record
+    assert chosen.name in ("sequential",) + executors.IN_PROCESS and "reason" in record
+    assert "pool" not in record["rates"] and record["rates"]["sequential"]["steps"] > 0
+    assert record["predicted_s"][chosen.name] == min(record["predicted_s"].values()) or chosen.name == "sequential"
+    chosen.close()
 
 
 @pytest.mark.parametrize("rates, expected", [
@@ -154,3 +157,15 @@ def test_calibration_picks_the_fastest_measured_and_never_a_slower_one(monkeypat
     chosen, record = choose_executor(cfgs, workers=1, candidates=["vectorised"])
     assert chosen.name == expected
     assert record["predicted_s"]["sequential"] == pytest.approx(20_000 / rates["sequential"])
+
+
+def test_single_thread_executor_holds_torch_to_one_thread_and_restores_it(monkeypatch) -> None:
+    seen = []
+    monkeypatch.setattr(executors, "run_job", lambda *args, **kwargs: seen.append(torch.get_num_threads()) or [])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        make_executor("sequential-1thread").run("x", [TINY], progress=False)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -7,6 +7,8 @@ each member equal to its own sequential run):
 
 * ``sequential``: jobs of one config, one after the other in this process (the plain loop);
 * ``vectorised``: stacks in this process;
+* ``sequential-1thread`` / ``vectorised-1thread``: the same with this process held to one torch
+  thread while it runs (two OpenMP threads slow 5-30x when other processes take a core);
 * ``pool`` / ``pool-vectorised``: single configs / stacks in a pool of single-threaded worker
   processes (spawn context); each worker writes its runs to the store itself, atomically;
 * ``ray``: single configs / stacks as Ray tasks (one CPU each) on a local Ray or a cluster
@@ -37,7 +39,7 @@ from tqdm.auto import tqdm
 from warmup_lib import store
 from warmup_lib.config import RunConfig
 
-EXECUTORS = ("sequential", "vectorised", "pool", "pool-vectorised", "ray")
+EXECUTORS = ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread", "pool", "pool-vectorised", "ray")
 MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer speeds up a CPU step
 MARGIN = 1.10  # another executor must be predicted this much faster than the plain loop to be chosen
 MIN_SECONDS = 20.0  # sweeps predicted shorter than this run in the plain loop without calibrating further
@@ -152,11 +154,23 @@ class Executor:
 
 
 class SequentialExecutor(Executor):
-    """Jobs one after the other in this process: the plain loop, or stacks (``vectorised``)."""
+    """Jobs one after the other in this process: the plain loop, or stacks (``vectorised``);
+    ``single_thread`` holds torch to one intra-op thread while it runs (else threads are left as they are)."""
 
-    def __init__(self, vectorised: bool = False) -> None:
+    def __init__(self, vectorised: bool = False, single_thread: bool = False) -> None:
         self.vectorised = vectorised
-        self.name = "vectorised" if vectorised else "sequential"
+        self.single_thread = single_thread
+        self.name = ("vectorised" if vectorised else "sequential") + ("-1thread" if single_thread else "")
+
+    def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
+            progress: bool = True, write: bool = True) -> list[Any]:
+        previous = torch.get_num_threads()
+        if self.single_thread:
+            torch.set_num_threads(1)
+        try:
+            return super().run(experiment, configs, root, progress, write)
+        finally:
+            torch.set_num_threads(previous)
 
 
 class PoolExecutor(Executor):
@@ -233,10 +247,8 @@ class RayExecutor(Executor):
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`)."""
-    if name == "sequential":
-        return SequentialExecutor()
-    if name == "vectorised":
-        return SequentialExecutor(vectorised=True)
+    if name in ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread"):
+        return SequentialExecutor(vectorised=name.startswith("vectorised"), single_thread=name.endswith("1thread"))
     if name in ("pool", "pool-vectorised"):
         return PoolExecutor(workers, vectorised=name == "pool-vectorised")
     if name == "ray":
@@ -275,6 +287,18 @@ def _spread(configs: Sequence[RunConfig], count: int) -> list[RunConfig]:
     return [configs[round(i * (len(configs) - 1) / (count - 1))] for i in range(count)]
 
 
+IN_PROCESS = ("sequential-1thread", "vectorised", "vectorised-1thread")
+
+
+def _candidates(stack: Sequence[RunConfig], workers: int, ray_address: str | None) -> list[str]:
+    threaded = torch.get_num_threads() > 1
+    stacks = len(make_jobs(stack, vectorised=True)) < len(stack)
+    names = ["sequential-1thread"] if threaded else []
+    names += (["vectorised"] + (["vectorised-1thread"] if threaded else [])) if stacks else []
+    names += (["pool"] + (["pool-vectorised"] if stacks else [])) if workers > 1 else []
+    return names + (["ray"] if ray_address else [])
+
+
 def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ray_address: str | None = None,
                     calibration_steps: int | None = None,
                     candidates: Sequence[str] | None = None) -> tuple[Executor, dict[str, Any]]:
@@ -282,12 +306,14 @@ def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ra
 
     Each candidate trains the same configs shortened to ``calibration_steps`` (default
     max(10, steps/10)); its rate r_e is member-steps per second, and the predicted time of the
-    sweep is S / r_e with S the configs' total steps.  The plain loop is measured first; if its
-    prediction is under MIN_SECONDS it is kept without measuring the others (nothing can win back
-    a pool's start-up on so little work).  Another executor is chosen only when predicted at least
-    MARGIN times faster than the plain loop.  Candidates: the pool executors when there is more
-    than one CPU, the vectorised ones when at least two configs stack, Ray only with
-    ``ray_address``.  Returns the chosen executor (a pool stays warm) and a JSON-ready record.
+    sweep is S / r_e with S the configs' total steps.  The plain loop (this process, its torch
+    threads, as a user's loop) is measured first, then the in-process candidates, which start
+    nothing; the process-based ones (pools, Ray) are measured only when the best prediction so far
+    is at least MIN_SECONDS, since on less work nothing wins back their start-up.  Another executor
+    is chosen only when predicted at least MARGIN times faster than the plain loop.  Candidates:
+    '-1thread' ones when torch uses more than one thread here, vectorised ones when at least two
+    configs stack, pools when there is more than one CPU, Ray only with ``ray_address``.
+    Returns the chosen executor (a pool stays warm) and a JSON-ready record.
     """
     record: dict[str, Any] = {"chosen_by": "calibration", "rates": {}}
     if not configs:
@@ -296,23 +322,18 @@ def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ra
     steps = calibration_steps or max(10, min(cfg.steps for cfg in configs) // 10)
     workers = workers or len(os.sched_getaffinity(0))
     sample = [_truncate(cfg, steps) for cfg in _spread(configs, max(2 * workers, 4))]
-    stack = [_truncate(cfg, steps) for cfg in _spread(configs, MAX_MEMBERS)]
-    if candidates is None:
-        candidates = ["pool"] if workers > 1 else []
-        if len(make_jobs(stack, vectorised=True)) < len(stack):
-            candidates += ["vectorised"] + (["pool-vectorised"] if workers > 1 else [])
-        if ray_address:
-            candidates += ["ray"]
+    stack = [_truncate(cfg, steps) for cfg in _spread(configs, MAX_MEMBERS // 2)]
+    candidates = _candidates(stack, workers, ray_address) if candidates is None else list(candidates)
 
     plain = SequentialExecutor()
     plain.run("calibration", sample[:1], progress=False, write=False)  # loads data and imports once
     record["rates"]["sequential"] = _measure(plain, sample)
     predicted = {"sequential": total_steps / record["rates"]["sequential"]["steps_per_s"]}
-    if predicted["sequential"] < MIN_SECONDS:
-        candidates = []
-        record["reason"] = f"plain loop predicted under {MIN_SECONDS:.0f} s; other executors not measured"
     executors: dict[str, Executor] = {"sequential": plain}
-    for name in candidates:
+    for name in sorted(candidates, key=lambda n: n not in IN_PROCESS):  # in-process ones first
+        if name not in IN_PROCESS and min(predicted.values()) < MIN_SECONDS:
+            record["reason"] = f"predicted under {MIN_SECONDS:.0f} s in this process; no pool or Ray started"
+            break
         executor = make_executor(name, workers=workers, ray_address=ray_address)
         executors[name] = executor
         if isinstance(executor, PoolExecutor):
