@@ -14,3 +14,6 @@ from warmup_lib.schedules import (  # noqa: F401
 )
 from warmup_lib.train import Callback, RunResult, run  # noqa: F401
 from warmup_lib.store import list_runs, load_or_run, load_run, run_id  # noqa: F401
+from warmup_lib.sweep import Sweep, SweepPoint, SweepResult, load_sweep, measure_lambda0, run_sweep, sweep_table  # noqa: F401
+from warmup_lib.executors import EXECUTORS, choose_executor, make_executor  # noqa: F401
+from warmup_lib.vectorised import train_stack  # noqa: F401
