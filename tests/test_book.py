@@ -66,7 +66,9 @@ def test_toc_lists_existing_files_and_every_chapter(repo_root: Path) -> None:
 
 def test_book_builds_without_warnings(built_book: tuple[subprocess.CompletedProcess, Path]) -> None:
     result, html_dir = built_book
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    log = result.stdout + result.stderr
+    problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert result.returncode == 0, "\n".join(problems) or log[-4000:]
     assert (html_dir / "index.html").is_file()
 
 
