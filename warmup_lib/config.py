@@ -285,6 +285,40 @@ PRESETS["paper"]["01_catapult_primer"] = {
 }
 
 
+# Chapter 5, phase diagrams (warmup_lib.phase_experiments builds the sweeps).  sgd_eta: the first
+# columns of each SGD family in units of 1/lambda_0 (the grid then doubles until every T_wrm row
+# diverges or fails); adam_eta_start x 2^j (j < adam_eta_columns): the first absolute Adam columns.
+_PHASE_DATA_MNIST1D = {"dataset": "mnist1d", "augment": False, "data_root": None, "data_download": False}
+PRESETS["smoke"]["05_phase_diagrams"] = {
+    **_PHASE_DATA_MNIST1D, "n_train": 512, "n_test": 256, "arch": "fcn", "width": 16, "depth": 3, "widen": 4,
+    "batch_size": 64, "steps": 40, "eval_every": 20, "device": "cpu", "seeds": [0], "warmup_steps": [1, 8],
+    "sgd_eta": {"sp_mse": [2.0, 8.0], "sp_xent": [1.0, 4.0], "mup_mse": [1.0, 4.0], "mup_xent": [0.25, 1.0]},
+    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 1, "lambda0_batches": 2,
+    "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8],
+    "executor": "sequential", "workers": None, "ray_address": None,
+}
+PRESETS["book"]["05_phase_diagrams"] = {
+    **_PHASE_DATA_MNIST1D, "n_train": None, "n_test": None, "arch": "fcn", "width": 64, "depth": 4, "widen": 4,
+    "batch_size": 128, "steps": 1000, "eval_every": 100, "device": "cpu", "seeds": [0, 1, 2],
+    "warmup_steps": [1, 4, 16, 64, 256],
+    "sgd_eta": {"sp_mse": [1.0, 2.0, 4.0, 8.0], "sp_xent": [0.25, 0.5, 1.0, 2.0, 4.0],
+                "mup_mse": [0.5, 1.0, 2.0, 4.0], "mup_xent": [0.0625, 0.125, 0.25, 0.5, 1.0]},
+    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 10, "lambda0_batches": 10,
+    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 4, 16, 64, 256],
+    "executor": "pool-vectorised", "workers": 2, "ray_address": None,
+}
+PRESETS["paper"]["05_phase_diagrams"] = {
+    "dataset": "cifar10", "augment": True, "data_root": None, "data_download": True, "n_train": None,
+    "n_test": None, "arch": "wrn", "width": 16, "depth": 16, "widen": 4, "batch_size": 128, "steps": 100_000,
+    "eval_every": 391, "device": "cuda", "seeds": [0], "warmup_steps": [1, 64, 256, 1024, 4096],
+    "sgd_eta": {"sp_mse": [1.0, 2.0, 4.0, 8.0], "sp_xent": [1.0, 2.0, 4.0, 8.0],
+                "mup_mse": [1.0, 2.0, 4.0, 8.0], "mup_xent": [1.0, 2.0, 4.0, 8.0]},
+    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 8, "lambda0_batches": 10,
+    "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024],
+    "executor": "sequential", "workers": None, "ray_address": None,
+}
+
+
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
     """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``."""
     _require_choice(preset, "preset", PRESET_NAMES)
