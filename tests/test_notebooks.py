@@ -116,6 +116,7 @@ def test_book_preset_runs_in_place_once_then_skips_without_churn(tiny: Path) -> 
     assert stored.metadata.warmup_lib == {"input_hash": notebooks.input_hash(stored, {"preset": "book", "steps": 3}),
                                           "preset": "book"}
     assert "papermill" not in stored.metadata
+    assert tiny.stat().st_mode & 0o777 == 0o644  # the atomic write keeps a readable mode
     assert notebooks.is_up_to_date(tiny, "book") and not notebooks.is_up_to_date(tiny, "smoke")
     assert notebooks.execute_notebook(tiny, "book") is False
     assert tiny.read_bytes() == first

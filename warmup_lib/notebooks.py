@@ -154,8 +154,11 @@ def default_output(path: Path, preset: str) -> Path:
 
 def _write_atomically(notebook: nbformat.NotebookNode, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file readable by its owner only; keep the mode the notebook had.
+    mode = output.stat().st_mode & 0o777 if output.exists() else 0o644
     handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, mode)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             nbformat.write(notebook, stream)
         os.replace(temporary, output)
