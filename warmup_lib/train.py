@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from warmup_lib.config import RunConfig
 from warmup_lib.data import BatchStream, Dataset, load_data
