@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -154,6 +153,20 @@ KILLED_SPEC = {"experiment": "killed", "eta_unit": "absolute", "eta_trgt": [0.01
                                                 "model.depth": 3, "steps": 300, "batch_size": 64, "eval_every": 100}}
 
 
+def _wait_for_group_to_exit(group: int, timeout: float = 30.0) -> None:
+    """Wait until no process of the session ``group`` is left (orphaned pool workers exit by themselves);
+    kill the rest and fail if any outlives ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)
+    pytest.fail("pool workers outlived their SIGKILLed sweep process")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["sequential", "pool"])
 def test_sweep_killed_with_sigkill_resumes_without_loss_or_corruption(tmp_path, count_runs, executor) -> None:
@@ -171,8 +184,9 @@ def test_sweep_killed_with_sigkill_resumes_without_loss_or_corruption(tmp_path, 
                 break
             time.sleep(0.01)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the sweep and any pool workers it started
+        os.kill(process.pid, signal.SIGKILL)  # the sweep process only: its pool workers must notice and leave
         process.wait()
+    _wait_for_group_to_exit(process.pid)
     finished = {p.name: p.stat().st_mtime_ns for p in experiment.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert 1 <= len(finished) < 8, "the sweep must be killed part way"
     assert not json.loads((experiment / "sweep.json").read_text())["finished"]

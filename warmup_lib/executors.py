@@ -27,14 +27,15 @@ import math
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from warmup_lib import store
 from warmup_lib.config import RunConfig
@@ -104,9 +105,24 @@ def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: 
 
 
 def _single_threaded() -> None:
-    """Pool / Ray worker setup: one intra-op thread, so that workers never fight over cores."""
+    """Ray worker setup: one intra-op thread, so that workers never fight over cores."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Leave as soon as the sweep process that started this worker is gone (e.g. SIGKILLed): an
+    orphaned worker would otherwise wait on its task queue for ever.  A run it was training is
+    simply not stored; the resumed sweep trains it again."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _pool_worker_setup(parent: int) -> None:
+    """Pool worker setup: one intra-op thread, and a watchdog on the parent process."""
+    _single_threaded()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _warm_worker(_: int) -> int:
@@ -181,7 +197,7 @@ class PoolExecutor(Executor):
         self.vectorised = vectorised
         self.name = "pool-vectorised" if vectorised else "pool"
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_single_threaded)
+                                         initializer=_pool_worker_setup, initargs=(os.getpid(),))
 
     def warm_up(self) -> float:
         """Start every worker and import the trainer in it; returns the seconds it took."""
