@@ -293,7 +293,8 @@ PRESETS["smoke"]["05_phase_diagrams"] = {
     **_PHASE_DATA_MNIST1D, "n_train": 512, "n_test": 256, "arch": "fcn", "width": 16, "depth": 3, "widen": 4,
     "batch_size": 64, "steps": 40, "eval_every": 20, "device": "cpu", "seeds": [0], "warmup_steps": [1, 8],
     "sgd_eta": {"sp_mse": [2.0, 8.0], "sp_xent": [1.0, 4.0], "mup_mse": [1.0, 4.0], "mup_xent": [0.25, 1.0]},
-    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 1, "lambda0_batches": 2,
+    "extras_family": "sp_xent", "extras_eta": [0.5, 2.0], "extras_warmup_steps": [1, 8], "momentum": 0.9,
+    "max_extensions": 1, "lambda0_batches": 2,
     "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8],
     "executor": "sequential", "workers": None, "ray_address": None,
 }
@@ -303,8 +304,9 @@ PRESETS["book"]["05_phase_diagrams"] = {
     "warmup_steps": [1, 4, 16, 64, 256],
     "sgd_eta": {"sp_mse": [1.0, 2.0, 4.0, 8.0], "sp_xent": [0.25, 0.5, 1.0, 2.0, 4.0],
                 "mup_mse": [0.5, 1.0, 2.0, 4.0], "mup_xent": [0.0625, 0.125, 0.25, 0.5, 1.0]},
-    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 10, "lambda0_batches": 10,
-    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 4, 16, 64, 256],
+    "extras_family": "sp_xent", "extras_eta": [0.25, 0.5, 1.0, 2.0, 4.0], "extras_warmup_steps": [1, 16, 256],
+    "momentum": 0.9, "max_extensions": 10, "lambda0_batches": 10,
+    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 16, 256],
     "executor": "pool-vectorised", "workers": 2, "ray_address": None,
 }
 PRESETS["paper"]["05_phase_diagrams"] = {
@@ -313,7 +315,8 @@ PRESETS["paper"]["05_phase_diagrams"] = {
     "eval_every": 391, "device": "cuda", "seeds": [0], "warmup_steps": [1, 64, 256, 1024, 4096],
     "sgd_eta": {"sp_mse": [1.0, 2.0, 4.0, 8.0], "sp_xent": [1.0, 2.0, 4.0, 8.0],
                 "mup_mse": [1.0, 2.0, 4.0, 8.0], "mup_xent": [1.0, 2.0, 4.0, 8.0]},
-    "extras_family": "sp_xent", "momentum": 0.9, "max_extensions": 8, "lambda0_batches": 10,
+    "extras_family": "sp_xent", "extras_eta": [1.0, 2.0, 4.0, 8.0], "extras_warmup_steps": [1, 1024],
+    "momentum": 0.9, "max_extensions": 8, "lambda0_batches": 10,
     "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024],
     "executor": "sequential", "workers": None, "ray_address": None,
 }

@@ -19,15 +19,18 @@ hidden units that are zero on the whole batch.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from warmup_lib.config import RunConfig
-from warmup_lib.sweep import Sweep
+from warmup_lib.sweep import Sweep, SweepResult, load_sweep, run_sweep
 
 SGD_FAMILIES: dict[str, dict[str, str]] = {
     "sp_mse": {"model.param": "sp", "loss": "mse"},
@@ -98,27 +101,40 @@ def _experiment(params: Mapping[str, Any], name: str) -> str:
     return f"05_{params['preset']}_{name}"
 
 
+EXTRA_VARIANTS: dict[str, dict[str, Any]] = {
+    "momentum": {"optim.momentum": None}, "cosine": {"schedule.decay": "cosine"},
+    "momentum_cosine": {"optim.momentum": None, "schedule.decay": "cosine"},
+}
+
+
 def extra_variants(momentum: float) -> dict[str, dict[str, Any]]:
-    """Plain SGD and the paper's Fig. 21 variants: heavy-ball momentum, cosine decay, both."""
-    return {"sgd": {}, "momentum": {"optim.momentum": momentum}, "cosine": {"schedule.decay": "cosine"},
-            "momentum_cosine": {"optim.momentum": momentum, "schedule.decay": "cosine"}}
+    """The paper's Fig. 21 variants of SGD: heavy-ball momentum (``momentum``), cosine decay, both."""
+    return {name: {key: (momentum if key == "optim.momentum" else value) for key, value in overrides.items()}
+            for name, overrides in EXTRA_VARIANTS.items()}
 
 
 def sgd_sweeps(params: Mapping[str, Any]) -> dict[str, Sweep]:
-    """One SGD sweep per family of :data:`SGD_FAMILIES`: eta_trgt = c / lambda_0 for c in
-    ``sgd_eta[family]`` and then doubling (``extend``) until every T_wrm row (all ``seeds``) has
-    diverged or failed (stuck at chance level without a NaN, as the authors' muP run at 2^6/lambda_0),
-    at most ``max_extensions`` times; T_wrm in ``warmup_steps``; constant rate after
-    warmup.  The family ``extras_family`` also runs :func:`extra_variants` (momentum ``momentum``)."""
+    """One plain-SGD sweep per family of :data:`SGD_FAMILIES` and one sweep ``"extras"`` of the
+    family ``extras_family`` with :func:`extra_variants`.
+
+    eta_trgt = c / lambda_0 for c in ``sgd_eta[family]`` (``extras_eta`` for the extras) and then
+    doubling (``extend``) until every T_wrm row (all ``seeds``) has diverged or failed (stuck at
+    chance level without a NaN, as the authors' muP run at 2^6/lambda_0), at most
+    ``max_extensions`` times; T_wrm in ``warmup_steps`` (``extras_warmup_steps``, a subset, so
+    that plain SGD of the extras family serves as their baseline); constant rate after warmup
+    unless the variant decays."""
     base = base_config(params)
-    sweeps = {}
-    for family, overrides in SGD_FAMILIES.items():
-        variants = extra_variants(params["momentum"]) if family == params["extras_family"] else {"sgd": {}}
-        sweeps[family] = Sweep(
-            experiment=_experiment(params, f"sgd_{family}"), base=base.replace(**overrides),
-            eta_trgt=tuple(params["sgd_eta"][family]), warmup_steps=tuple(params["warmup_steps"]),
-            seeds=tuple(params["seeds"]), variants=variants, extend=True, stop_on=("diverged", "failed"),
-            max_extensions=params["max_extensions"], lambda0_batches=params["lambda0_batches"])
+    common = {"seeds": tuple(params["seeds"]), "extend": True, "stop_on": ("diverged", "failed"),
+              "max_extensions": params["max_extensions"], "lambda0_batches": params["lambda0_batches"]}
+    sweeps = {family: Sweep(experiment=_experiment(params, f"sgd_{family}"), base=base.replace(**overrides),
+                            eta_trgt=tuple(params["sgd_eta"][family]), warmup_steps=tuple(params["warmup_steps"]),
+                            variants={"sgd": {}}, **common)
+              for family, overrides in SGD_FAMILIES.items()}
+    family = params["extras_family"]
+    sweeps["extras"] = Sweep(experiment=_experiment(params, f"sgd_{family}_extras"),
+                             base=base.replace(**SGD_FAMILIES[family]), eta_trgt=tuple(params["extras_eta"]),
+                             warmup_steps=tuple(params["extras_warmup_steps"]),
+                             variants=extra_variants(params["momentum"]), **common)
     return sweeps
 
 
@@ -193,3 +209,96 @@ class AdamStateProbe:
         return {"m_norm": self._moment_norm(optimizer, "exp_avg"), "v_norm": self._moment_norm(optimizer, "exp_avg_sq"),
                 "readout_bias_grad_share": float(bias_share), "dead_units": float(torch.stack(dead).mean()),
                 "dead_units_last": float(dead[-1])}
+
+
+def load_or_run_sweep(sweep: Sweep, root: str | Path = "results", executor: str = "auto", workers: int | None = None,
+                      ray_address: str | None = None, progress: bool = False) -> SweepResult:
+    """The stored result of ``sweep`` when a finished sweep with the same spec is in ``root``
+    (:func:`warmup_lib.sweep.load_sweep`, nothing is written), else :func:`warmup_lib.sweep.run_sweep`
+    (which loads the runs already stored and runs the rest).  Loading without writing keeps a
+    re-executed notebook from touching the committed sweep records."""
+    record_path = Path(root) / sweep.experiment / "sweep.json"
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if record.get("finished") and record.get("spec") == json.loads(json.dumps(sweep.to_dict())):
+            return load_sweep(sweep.experiment, root)
+    return run_sweep(sweep, executor=executor, root=root, progress=progress, ray_address=ray_address, workers=workers)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a phase diagram: the numbers the chapter's claims are made of
+# ---------------------------------------------------------------------------------------------------
+
+def _eta_name(table: pd.DataFrame) -> str:
+    return "c" if "c" in table and table["c"].notna().all() else "eta_trgt"
+
+
+def largest_trainable_eta(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, warmup_steps): eta_max = the largest eta (c, or absolute eta_trgt) at which
+    a run converged, geometric mean over the seeds (a seed with no converged run is left out),
+    and the seeds' min and max.  Columns: variant, warmup_steps, eta_max, eta_max_min, eta_max_max."""
+    eta = _eta_name(table)
+    good = table[table["outcome"] == "converged"]
+    per_seed = good.groupby(["variant", "warmup_steps", "seed"])[eta].max().reset_index()
+    stats = per_seed.groupby(["variant", "warmup_steps"])[eta].agg(
+        eta_max=lambda v: float(np.exp(np.log(v).mean())), eta_max_min="min", eta_max_max="max")
+    return stats.reset_index()
+
+
+def warmup_gain(table: pd.DataFrame, variant: str) -> float:
+    """eta_max at the longest warmup / eta_max without warmup (the shortest T_wrm), for ``variant``:
+    how much larger a target learning rate warmup makes trainable (seeds: geometric means)."""
+    rows = largest_trainable_eta(table)
+    rows = rows[rows["variant"] == variant].sort_values("warmup_steps")
+    return float(rows["eta_max"].iloc[-1] / rows["eta_max"].iloc[0]) if len(rows) else math.nan
+
+
+def cell_means(table: pd.DataFrame, metric: str = "best_test_accuracy") -> pd.DataFrame:
+    """Seed means of ``metric`` per (variant, warmup_steps, eta) over converged runs, with the
+    number of seeds that converged (``converged``) and ran (``seeds``)."""
+    eta = _eta_name(table)
+    grouped = table.assign(ok=table["outcome"] == "converged",
+                           value=table[metric].where(table["outcome"] == "converged"))
+    cells = grouped.groupby(["variant", "warmup_steps", eta]).agg(mean=("value", "mean"), converged=("ok", "sum"),
+                                                                  seeds=("ok", "size"))
+    return cells.reset_index().rename(columns={eta: "eta"})
+
+
+def variance_shares(table: pd.DataFrame, variant: str, margin: int = 1,
+                    metric: str = "best_test_accuracy") -> dict[str, float]:
+    r"""How much of the accuracy's variation *away from the boundary* eta_trgt and T_wrm explain.
+
+    Interior cells: the eta columns at least ``margin`` doublings below the smallest
+    per-row eta_max (so every row, every seed converged there).  On the interior's complete grid
+    of seed means a_{ij} (eta i, T_wrm j) the two-way decomposition
+    SS_total = SS_eta + SS_T + SS_resid, with SS_eta = n_T sum_i (abar_i. - abar)^2 and
+    SS_T = n_eta sum_j (abar_.j - abar)^2, gives the shares SS_eta / SS_total and SS_T / SS_total.
+    Returns {"eta_share", "warmup_share", "columns"} (NaN shares with fewer than 2 columns)."""
+    cells = cell_means(table, metric)
+    cells = cells[cells["variant"] == variant]
+    bound = largest_trainable_eta(table)
+    bound = bound.loc[bound["variant"] == variant, "eta_max_min"].min() if len(bound) else math.nan
+    interior = cells[(cells["eta"] <= bound / 2**margin * (1 + 1e-9)) & (cells["converged"] == cells["seeds"])]
+    grid = interior.pivot(index="eta", columns="warmup_steps", values="mean").dropna()
+    if grid.shape[0] < 2 or grid.shape[1] < 1:
+        return {"eta_share": math.nan, "warmup_share": math.nan, "columns": int(grid.shape[0])}
+    values = grid.to_numpy()
+    centre = values.mean()
+    total = ((values - centre) ** 2).sum()
+    by_eta = values.shape[1] * ((values.mean(axis=1) - centre) ** 2).sum()
+    by_warmup = values.shape[0] * ((values.mean(axis=0) - centre) ** 2).sum()
+    return {"eta_share": float(by_eta / total) if total > 0 else math.nan,
+            "warmup_share": float(by_warmup / total) if total > 0 else math.nan, "columns": int(values.shape[0])}
+
+
+def best_to_boundary(table: pd.DataFrame, variant: str, metric: str = "best_test_accuracy") -> float:
+    """Mean over T_wrm rows of log2(eta_max / eta_best): how many doublings below the row's
+    trainability boundary its best seed-mean accuracy sits (0: the best eta is the last one that
+    trains, as the paper finds for SGD; Adam's best sits further left)."""
+    cells = cell_means(table, metric)
+    cells = cells[(cells["variant"] == variant) & cells["mean"].notna()]
+    bound = largest_trainable_eta(table)
+    bound = bound[bound["variant"] == variant].set_index("warmup_steps")["eta_max_max"]
+    gaps = [math.log2(bound[warmup] / row.loc[row["mean"].idxmax(), "eta"])
+            for warmup, row in cells.groupby("warmup_steps")]
+    return float(np.mean(gaps)) if gaps else math.nan
