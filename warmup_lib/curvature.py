@@ -225,5 +225,6 @@ class SharpnessTracker:
         return record
 
     def _keep(self, key: str, result: EigenResult) -> dict[str, float]:
-        self._vectors[key] = result.eigenvectors
+        if bool(torch.isfinite(result.eigenvectors).all()):  # never warm-start from a diverged measurement
+            self._vectors[key] = result.eigenvectors
         return {key: result.value, f"{key}_hvps": result.hvps}

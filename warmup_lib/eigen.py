@@ -115,7 +115,8 @@ def lanczos(
     while True:
         theta, vectors, images, residual = _ritz(basis, products, projected, k)
         converged = theta.numel() == k and bool((residual <= tol).all())
-        if converged or hvps >= max_hvps or basis.shape[1] >= n:
+        finite = bool(torch.isfinite(residual).all())  # a diverged model gives NaN: report it, do not iterate
+        if converged or not finite or hvps >= max_hvps or basis.shape[1] >= n:
             return EigenResult(theta, vectors, residual, hvps, converged)
         if basis.shape[1] >= max_basis:
             # Thick restart: keep the Ritz vectors; A Y = W S and Y^T A Y = diag(theta) need no products.
