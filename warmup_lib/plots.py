@@ -341,3 +341,38 @@ def plot_max_trainable(ax: plt.Axes, table) -> None:
     ax.set(xlabel=r"warmup steps $T_{wrm}$ (log$_2$ scale)",
            ylabel="largest trainable " + eta_label.split(" (")[0] + " (log$_2$)")
     ax.legend(loc="best")
+
+
+def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[Trajectory],
+                           thresholds: Sequence[tuple[float, str]] = ((2.0, r"$2/\eta_t$"),),
+                           log_steps: bool = True, legend: bool = True) -> None:
+    r"""Loss and sharpness of ``runs`` on two given axes (for multi-panel figures), log scales.
+
+    Each run's thresholds factor/eta_t are drawn in its colour, one line style per entry of
+    ``thresholds`` (factor, legend label): dashed, dotted, dash-dot.  Catapult peaks are triangles.
+    Steps are on a symmetric-log axis (linear below 1) when ``log_steps``."""
+    styles = ("--", ":", "-.")
+    for index, run in enumerate(runs):
+        color = COLORS[index % len(COLORS)]
+        ax_loss.plot(run.step, run.loss, color=color, label=run.label)
+        measured = np.isfinite(run.sharpness)
+        ax_sharp.plot(run.step[measured], run.sharpness[measured], color=color, label=run.label)
+        for (factor, _), style in zip(thresholds, styles):
+            ax_sharp.plot(run.step[: len(run.eta)], factor / np.asarray(run.eta),
+                          **{**THRESHOLD_STYLE, "color": color, "linestyle": style}, alpha=0.8)
+        for ax, values in ((ax_loss, run.loss), (ax_sharp, run.sharpness)):
+            peaks = [i for i in run.catapults if np.isfinite(values[i])]
+            ax.plot(run.step[peaks], values[peaks], "v", color=color, markersize=5, markeredgecolor="k",
+                    markeredgewidth=0.5)
+    for (_, label), style in zip(thresholds, styles):
+        ax_sharp.plot([], [], **{**THRESHOLD_STYLE, "linestyle": style}, label=label)
+    ax_sharp.plot([], [], "v", color="0.5", markeredgecolor="k", markeredgewidth=0.5, label="catapult peak")
+    ax_loss.set(xlabel="step t", ylabel="training loss", yscale="log")
+    ax_sharp.set(xlabel="step t", ylabel=r"sharpness $\lambda^H_t$", yscale="log")
+    if log_steps:
+        for ax in (ax_loss, ax_sharp):
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlim(left=0)
+    if legend:
+        ax_loss.legend(loc="lower left")
+        ax_sharp.legend(loc="best")
