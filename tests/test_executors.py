@@ -105,6 +105,7 @@ def test_sequential_and_vectorised_executors_store_runs_that_load(tmp_path) -> N
         _assert_close(store.load_run("plain", cfg, tmp_path), store.load_run("stacked", cfg, tmp_path))
 
 
+@pytest.mark.slow  # starting two spawned workers takes 5-20 s on a loaded 2-core machine
 def test_pool_workers_store_runs_bit_identical_to_the_plain_loop(tmp_path) -> None:
     cfgs = _grid(TINY.replace(dtype="float32"), [(0.05, 1, 0, {}), (0.2, 4, 1, {}), (0.1, 2, 2, {})])
     pool = PoolExecutor(workers=2)
