@@ -206,3 +206,27 @@ def test_a_diverging_run_with_sharpness_tracking_is_an_outcome_not_a_crash(tiny_
     result = tiny_fcn_run(200.0, tiny_lambda_0, steps=30)  # the loss overflows at step 23
     assert result.summary["outcome"] == "diverged"
     assert dynamics.detect_catapults(result.records["loss"], result.records["sharpness"]) == []
+
+
+# ------------------------------------------------------------------------------------ figures
+
+def test_trajectory_panels_draw_every_threshold_and_the_detected_catapult() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from warmup_lib import plots
+
+    loss = decaying_loss()
+    loss[20:23] = loss[19] * 5.0
+    sharpness = every(np.where(np.arange(60) < 22, 10.0, 2.0), 2)
+    peaks = [c.peak for c in dynamics.detect_catapults(loss, sharpness)]
+    run = plots.Trajectory("run", np.arange(60), loss, sharpness, np.full(60, 0.1), catapults=peaks)
+    fig, axes = plots.figure(ncols=2)
+    plots.plot_trajectory_panels(axes[0], axes[1], [run], ((2.0, "2/eta"), (3.8, "3.8/eta")))
+    threshold_levels = sorted({float(line.get_ydata()[0]) for line in axes[1].lines
+                               if line.get_linestyle() in ("--", ":") and len(line.get_ydata())})
+    assert threshold_levels == pytest.approx([20.0, 38.0])
+    marker = [line for line in axes[0].lines if line.get_marker() == "v" and len(line.get_xdata())]
+    assert [list(m.get_xdata()) for m in marker] == [[20]]
+    assert axes[0].get_yscale() == "log" and axes[1].get_xscale() == "symlog"
+    matplotlib.pyplot.close(fig)

@@ -1,0 +1,123 @@
+"""The chapters' ``paper`` presets: what they hold, and their code paths exercised on the CPU.
+
+A paper preset is meant for a GPU and hours of compute.  Each chapter checks here that its paper
+preset describes the paper's setup, and executes the notebook with that preset's parameters on the
+CPU with only the *shapes* overridden (documented per chapter below), so that the GPU run does
+not fail on a code path that the smoke and book presets never take (CIFAR instead of MNIST-1D,
+sharpness at every step, ...).  Chapters append their own tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from test_data import fabricate_cifar, md5_of
+from warmup_lib import config, notebooks
+from warmup_lib.data import images
+
+
+@pytest.fixture
+def fabricated_cifar10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fabricated CIFAR-10 (in the real binary format, 5 x 13 training images) that the library
+    loads as if it were the official archive: it is parsed once and its arrays put into a fresh data
+    cache under the official checksum's name, which is where ``load_data`` looks first."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("WARMUP_LIB_CACHE", str(cache))
+    archive, _ = fabricate_cifar(tmp_path / "archives", "cifar10", np.random.default_rng(0), per_file=13)
+    fabricated_md5 = md5_of(archive)
+    images.cifar_arrays("cifar10", archive.parent, md5=fabricated_md5)
+    official = images.CIFAR_SPECS["cifar10"].md5
+    shutil.move(cache / f"cifar10_{fabricated_md5}.npz", cache / f"cifar10_{official}.npz")
+    return cache
+
+
+# ------------------------------------------------------------------- 02_sgd_warmup_mechanisms
+
+MECHANISMS = "02_sgd_warmup_mechanisms"
+# Shapes only: a width-16 FCN on 48 fabricated CIFAR-10 images for 12 steps, on the CPU.  Everything
+# else (CIFAR-10, depth 4, sharpness at every step, the learning-rate multiples, momentum, losses)
+# is the paper preset's.
+MECHANISMS_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 12, "variant_steps": 12,
+                   "warmup_steps": [1, 4], "variant_warmup_steps": [1, 4], "sp_scan": [32.0], "scan_steps": 4,
+                   "regime_window": 8, "eval_every": 4, "batch_size": 16, "device": "cpu"}
+
+
+def test_mechanisms_paper_preset_is_the_papers_setup() -> None:
+    paper = config.notebook_parameters(MECHANISMS, "paper")
+    assert (paper["dataset"], paper["n_train"], paper["width"], paper["depth"]) == ("cifar10", 5000, 512, 4)
+    assert (paper["steps"], paper["sharpness_every"], paper["device"]) == (2048, 1, "cuda")
+    assert (paper["mup_multiple"], paper["sp_multiple"], paper["batch_size"], paper["momentum"]) == (1.0, 32.0, 512, 0.9)
+    assert {1, 64, 1024} <= set(paper["warmup_steps"])
+    assert set(MECHANISMS_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_mechanisms_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              fabricated_cifar10: Path, isolated_results: Path,
+                                                              repo_root: Path) -> None:
+    tiny = {**config.PRESETS["paper"][MECHANISMS], **MECHANISMS_TINY}
+    monkeypatch.setitem(config.PRESETS["paper"], MECHANISMS, tiny)
+    output = tmp_path / f"{MECHANISMS}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{MECHANISMS}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "(4c)" in printed  # the claims cell ran to its end
+    stored = sorted(path.name for path in (isolated_results / MECHANISMS).iterdir())
+    # 4 settings x (muP, SP) x 2 warmups, SGD with momentum, one scan run, and lambda0.json
+    assert len(stored) == 4 * 2 * 2 + 1 + 1 + 1 and "lambda0.json" in stored
+
+
+# ------------------------------------------------------------------- 05_phase_diagrams
+
+PHASE = "05_phase_diagrams"
+# Shapes only: a WRN-10-1 of width 4 on 48 fabricated CIFAR-10 images for 4 steps, two warmups, one
+# extension of each grid, on the CPU.  Everything else (CIFAR-10 with augmentation, the WRN, the
+# eta grids, cosine decay, cross-entropy, Adam vs GI-Adam, momentum) is the paper preset's.
+PHASE_TINY = {"n_train": 48, "n_test": 13, "width": 4, "depth": 10, "widen": 1, "batch_size": 16, "steps": 4,
+              "eval_every": 2, "device": "cpu", "seeds": [0], "warmup_steps": [1, 2], "extras_warmup_steps": [1, 2],
+              "adam_warmup_steps": [1, 2], "adam_eta_columns": 2, "max_extensions": 1, "lambda0_batches": 1}
+
+
+def test_phase_paper_preset_is_the_released_wrn_grid() -> None:
+    from warmup_lib import phase_experiments as pe
+    from warmup_lib.models import build_model
+
+    paper = config.notebook_parameters(PHASE, "paper")
+    sweep = pe.adam_sweep(paper)
+    base = sweep.base
+    assert (base.data.name, base.data.augment, base.loss, base.batch_size, base.steps) == ("cifar10", True, "xent", 128, 100_000)
+    assert (base.model.arch, base.model.depth, base.model.widen, base.model.width, base.model.param) == ("wrn", 16, 4, 16, "sp")
+    assert (base.schedule.decay, base.optim.name, sweep.warmup_steps) == ("cosine", "adam", (1, 1024))
+    assert sweep.eta_unit == "absolute" and np.allclose(sweep.eta_trgt, [0.00512 * 2**j for j in range(4)])
+    assert dict(sweep.variants) == {"adam": {}, "gi_adam": {"optim.name": "gi_adam"}}
+    assert sweep.extend and set(sweep.stop_on) == {"diverged", "failed"}
+    model = build_model(base.model, (3, 32, 32), 10)
+    assert sum(p.numel() for p in model.parameters()) == 2_751_146
+    released = pe.released_wrn_adam()
+    assert np.allclose(sorted(set(released["eta_trgt"])), [0.00512 * 2**j for j in range(7)])
+    assert set(released["warmup_steps"]) == {1, 1024}
+    sgd = pe.sgd_sweeps(paper)
+    assert {sw.base.model.param for sw in sgd.values()} == {"sp", "mup"}
+    assert all(sw.base.steps == 100_000 and sw.base.batch_size == 128 for sw in sgd.values())
+    assert set(PHASE_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_phase_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         fabricated_cifar10: Path, isolated_results: Path,
+                                                         repo_root: Path) -> None:
+    tiny = {**config.PRESETS["paper"][PHASE], **PHASE_TINY}
+    monkeypatch.setitem(config.PRESETS["paper"], PHASE, tiny)
+    output = tmp_path / f"{PHASE}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{PHASE}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "(13)" in printed  # the claims cell ran to its end
+    assert "released_best_test_accuracy" in printed  # the comparison with the released grid was shown
+    stored = {path.name for path in isolated_results.iterdir()}
+    assert {"05_paper_adam", "05_paper_adam_probe", "05_paper_sgd_sp_mse", "05_paper_sgd_sp_xent_extras"} <= stored
