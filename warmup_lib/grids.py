@@ -6,7 +6,7 @@ Grids (each at the presets smoke / book / paper):
   ..., doubling until every T_wrm row diverges, as the authors' SGD loop) x T_wrm, MSE.  smoke and book: FCN-4 (SP) on
   MNIST-1D, batch 128; paper: WRN-16-4 on CIFAR-10 with augmentation, batch 128, 10^5 steps.
 * ``adam``: the paper's Fig. 4 / released Adam grid, Adam vs GI-Adam over absolute
-  eta_trgt = 2^j x 10^-4 (smoke, book) or 5.12 x 10^-3 (paper) x T_wrm, cross-entropy, cosine decay,
+  eta_trgt = 2^j x 5 x 10^-4 (smoke, book) or 5.12 x 10^-3 (paper) x T_wrm, cross-entropy, cosine decay,
   doubling until every row diverges or fails (the authors' Adam loop stops at failure).
 
 A sweep can also come from a JSON file holding :meth:`warmup_lib.sweep.Sweep.to_dict` fields, where
@@ -53,7 +53,7 @@ def _sgd(preset: str) -> dict[str, Any]:
 
 
 def _adam(preset: str) -> dict[str, Any]:
-    start = 5.12e-3 if preset == "paper" else 1e-4
+    start = 5.12e-3 if preset == "paper" else 5e-4
     warmups = {"smoke": [1, 8], "book": [1, 64, 512], "paper": [1, 1024]}[preset]
     return {"experiment": f"sweep_adam_{preset}", "eta_unit": "absolute",
             "base": {**_SCALE[preset], "loss": "xent", "batch_size": 128, "optim.name": "adam",
