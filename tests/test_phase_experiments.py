@@ -115,9 +115,11 @@ def test_adam_state_probe_against_the_optimizer_state() -> None:
     v = torch.cat([optimizer.state[p]["exp_avg_sq"].flatten() for p in model.parameters()])
     m = torch.cat([optimizer.state[p]["exp_avg"].flatten() for p in model.parameters()])
     assert measured["v_norm"] == pytest.approx(v.norm().item()) and measured["m_norm"] == pytest.approx(m.norm().item())
+    assert measured["v_hat_norm"] == pytest.approx(v.norm().item() / (1 - 0.999**2))  # two updates made
     model.zero_grad()
     loss_fn(model(inputs), targets).backward()
     grad = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert measured["grad_sq_norm"] == pytest.approx((grad**2).norm().item())
     assert measured["readout_bias_grad_share"] == pytest.approx((model.readout.bias.grad.norm() / grad.norm()).item())
 
 

@@ -163,7 +163,11 @@ class AdamStateProbe:
     ``every`` steps, at theta_t before update t (so m and v are m_{t-1}, v_{t-1}).
 
     Columns: ``m_norm`` = ||m||_2 and ``v_norm`` = ||v||_2 over all parameters (0 before the
-    first update of Adam; v_0 = g_0^2 for GI-Adam), ``readout_bias_grad_share`` =
+    first update of Adam; v_0 = g_0^2 for GI-Adam); ``v_hat_norm`` = ||v / (1 - beta2^t)||_2, the
+    bias-corrected second moment that divides the step (t = updates made; equal to ``v_norm`` for
+    t = 0), and ``grad_sq_norm`` = ||g o g||_2 of this batch's gradient g, its counterpart for the
+    current gradient: v_hat_norm / grad_sq_norm >> 1 means the step is divided by the memory of
+    larger, earlier gradients; ``readout_bias_grad_share`` =
     ||grad_b L|| / ||grad L|| for the readout bias b, ``dead_units`` = the fraction of the
     hidden ReLU units whose output is zero on every example of the batch (units: the hidden
     layers' features of an FCN, the residual blocks' output channels of a WRN), and
@@ -177,8 +181,19 @@ class AdamStateProbe:
         self.every = every
 
     @staticmethod
-    def _moment_norm(optimizer: torch.optim.Optimizer, key: str) -> float:
-        squares = [state[key].double().pow(2).sum() for state in optimizer.state.values() if key in state]
+    def _moment_norm(optimizer: torch.optim.Optimizer, key: str, bias_corrected: bool = False) -> float:
+        squares = []
+        for group in optimizer.param_groups:
+            beta2 = group.get("betas", (0.0, 0.0))[1]
+            for param in group["params"]:
+                state = optimizer.state.get(param, {})
+                if key not in state:
+                    continue
+                value = state[key].double()
+                updates = int(state["step"]) if "step" in state else 0
+                if bias_corrected and updates > 0:
+                    value = value / (1 - beta2**updates)
+                squares.append(value.pow(2).sum())
         return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
 
     def __call__(self, step: int, model: torch.nn.Module, loss_fn, inputs: torch.Tensor, targets: torch.Tensor,
@@ -203,12 +218,14 @@ class AdamStateProbe:
         finally:
             for handle in handles:
                 handle.remove()
-        grads = [p.grad.double().pow(2).sum() for p in model.parameters() if p.grad is not None]
-        grad_norm = torch.stack(grads).sum().sqrt()
+        grads = [p.grad.double() for p in model.parameters() if p.grad is not None]
+        grad_norm = torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt()
+        grad_sq_norm = torch.stack([g.pow(4).sum() for g in grads]).sum().sqrt()
         bias_share = readout.bias.grad.double().norm() / grad_norm if grad_norm > 0 else torch.tensor(math.nan)
         return {"m_norm": self._moment_norm(optimizer, "exp_avg"), "v_norm": self._moment_norm(optimizer, "exp_avg_sq"),
-                "readout_bias_grad_share": float(bias_share), "dead_units": float(torch.stack(dead).mean()),
-                "dead_units_last": float(dead[-1])}
+                "v_hat_norm": self._moment_norm(optimizer, "exp_avg_sq", bias_corrected=True),
+                "grad_sq_norm": float(grad_sq_norm), "readout_bias_grad_share": float(bias_share),
+                "dead_units": float(torch.stack(dead).mean()), "dead_units_last": float(dead[-1])}
 
 
 def load_or_run_sweep(sweep: Sweep, root: str | Path = "results", executor: str = "auto", workers: int | None = None,
