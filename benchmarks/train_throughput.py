@@ -38,8 +38,8 @@ from warmup_lib.train import run
 
 OUT = Path(__file__).parent / "out" / "train_throughput.json"
 REPEATS = 3  # trainer, bare loop and matmul are measured in turn, REPEATS times
-STEPS = {512: 200, None: 40}  # steps per measurement, by batch size (full batch = 4000)
-WINDOW = {512: 20, None: 5}  # rates are the best over any WINDOW consecutive steps
+STEPS = {512: 120, None: 20}  # steps per measurement, by batch size (full batch = 4000)
+WINDOW = {512: 15, None: 4}  # rates are the best over any WINDOW consecutive steps
 
 
 def best_rate(stamps: list[float], window: int) -> float:
@@ -94,7 +94,7 @@ def case(arch: str, width: int, batch_size: int | None) -> dict:
         trainer.append(trainer_rate(cfg, window))
         bare.append(bare_rate(cfg, window))
         if arch == "fcn":
-            peak.append(matmul_flops(batch, width, 4 * STEPS[batch_size], 4 * window))
+            peak.append(matmul_flops(batch, width, 2 * STEPS[batch_size], 2 * window))
     result = dict(arch=arch, width=width, batch=batch, trainer_steps_per_s=max(trainer), bare_steps_per_s=max(bare),
                   trainer_over_bare=max(trainer) / max(bare))
     if arch == "fcn":

@@ -200,8 +200,8 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
         loss = loss_fn(outputs, targets)
         loss.backward()
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
-        measured = torch.stack([loss.detach().double(), torch.as_tensor(accuracy(outputs.detach(), targets)).double(),
-                                grad_norm.double()]).tolist()  # the one device sync per step
+        # the one device sync per step; float32 values become Python floats exactly
+        measured = torch.stack([loss.detach(), accuracy(outputs.detach(), targets), grad_norm]).tolist()
         for name, value in zip(("step", "lr", "loss", "accuracy", "grad_norm"), (step, learning_rates[step], *measured)):
             columns[name].append(value)
         if not math.isfinite(measured[0]):
