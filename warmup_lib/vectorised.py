@@ -181,15 +181,7 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
         batches = [streams[m].next() for m in alive]
         inputs = torch.stack([b[0] for b in batches]).to(device)
         targets = torch.stack([b[1] for b in batches]).to(device)
-        leaves = {n: p.requires_grad_(True) for n, p in stack.params.items()}
-        outputs = forward(leaves, stack.buffers, inputs)
-        member_losses = losses(outputs, targets)
-        grads = dict(zip(leaves, torch.autograd.grad(member_losses.sum(), list(leaves.values()))))
-        for p in leaves.values():
-            p.requires_grad_(False)
-        grad_norm = torch.stack([g.flatten(1).double().square().sum(1) for g in grads.values()]).sum(0).sqrt()
-        measured = torch.stack([member_losses.detach().double(), accuracies(outputs.detach(), targets).double(),
-                                grad_norm]).T.tolist()
+        grads, measured = _measure_step(stack, forward, losses, accuracies, inputs, targets)
         lrs = lr_table[alive, step]
         finite = []
         for position, (member, values) in enumerate(zip(alive, measured)):
@@ -223,11 +215,30 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
             if not evals[member] or evals[member][-1]["step"] != first.steps:
                 evals[member].append(row)
     wall = (time.perf_counter() - start_time) / len(cfgs)  # each member's share of the stack's time
-    results = []
-    for member, cfg in enumerate(cfgs):
-        steps_run = diverged_at.get(member, cfg.steps)
-        frame = pd.DataFrame(evals[member])
-        outcome = train._outcome(member in diverged_at, evals[member][-1], data.num_classes, cfg.failure_factor)
-        summary = train._summary(cfg, frame, outcome, steps_run, schedules[member], num_params, wall)
-        results.append(train.RunResult(train._records_frame(columns[member], {}), frame, summary))
-    return results
+    return [_result(cfg, columns[m], evals[m], diverged_at.get(m), schedules[m], num_params, data.num_classes, wall)
+            for m, cfg in enumerate(cfgs)]
+
+
+def _result(cfg: RunConfig, columns: dict[str, list], evals: list[dict], diverged_step: int | None,
+            schedule: Schedule, num_params: int, num_classes: int, wall: float) -> train.RunResult:
+    """One member's RunResult, summarised by the sequential trainer's own rules."""
+    frame = pd.DataFrame(evals)
+    steps_run = cfg.steps if diverged_step is None else diverged_step
+    outcome = train._outcome(diverged_step is not None, evals[-1], num_classes, cfg.failure_factor)
+    summary = train._summary(cfg, frame, outcome, steps_run, schedule, num_params, wall)
+    return train.RunResult(train._records_frame(columns, {}), frame, summary)
+
+
+def _measure_step(stack: _Stack, forward, losses, accuracies, inputs: torch.Tensor,
+                  targets: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[list[float]]]:
+    """Gradients of every member on its batch, and per member [loss, accuracy, ||grad||] (float64)."""
+    leaves = {n: p.requires_grad_(True) for n, p in stack.params.items()}
+    outputs = forward(leaves, stack.buffers, inputs)
+    member_losses = losses(outputs, targets)
+    grads = dict(zip(leaves, torch.autograd.grad(member_losses.sum(), list(leaves.values()))))
+    for p in leaves.values():
+        p.requires_grad_(False)
+    grad_norm = torch.stack([g.flatten(1).double().square().sum(1) for g in grads.values()]).sum(0).sqrt()
+    measured = torch.stack([member_losses.detach().double(), accuracies(outputs.detach(), targets).double(),
+                            grad_norm]).T.tolist()  # one device sync per step, as the trainer
+    return grads, measured
