@@ -355,3 +355,64 @@ def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
     _require(notebook in PRESETS[preset], "notebook",
              f"no {preset!r} preset for {notebook!r}; known notebooks: {', '.join(sorted(PRESETS[preset])) or 'none'}")
     return {"preset": preset, **PRESETS[preset][notebook]}
+
+
+# Chapter 6, warmup from the critical learning rate and persistent catapult warmup (warmup_lib.critical_runs).
+# eta_multiples: eta_trgt in units of 1/lambda_0 (the Fig. 5 grid; eta_c searched from eta_trgt/T_wrm with
+# tolerance delta); pcw_targets: the persistent-catapult comparisons, [loss, eta_trgt in units of that loss's
+# 1/lambda_0] each, against a linear warmup of pcw_linear_warmup steps and a constant rate.
+_CRITICAL_COMMON = {
+    "seed": 0, "arch": "fcn", "param": "sp", "loss": "xent", "delta": 0.1, "search_eta0": 1e-4,
+    "pcw_delta": 0.1, "pcw_eta0": 1e-4, "pcw_max_forward_passes": 500,
+    "accuracy_tolerance": 0.01, "data_root": None,
+}
+PRESETS["smoke"]["06_critical_lr_warmup"] = {
+    **_CRITICAL_COMMON, "dataset": "mnist1d", "augment": False, "data_download": False, "n_train": 512,
+    "n_test": 256, "width": 16, "depth": 3, "widen": 4, "batch_size": 64, "steps": 40, "eval_every": 20,
+    "eta_multiples": [2.0, 16.0], "warmup_steps": [8, 32], "lambda0_batches": 2,
+    "pcw_targets": [["xent", 16.0], ["mse", 8.0]], "pcw_linear_warmup": 16, "executor": "sequential",
+    "workers": None, "device": "cpu",
+}
+PRESETS["book"]["06_critical_lr_warmup"] = {
+    **_CRITICAL_COMMON, "dataset": "mnist1d", "augment": False, "data_download": False, "n_train": None,
+    "n_test": None, "width": 128, "depth": 4, "widen": 4, "batch_size": 512, "steps": 768, "eval_every": 64,
+    "eta_multiples": [2.0, 4.0, 8.0, 16.0, 32.0, 64.0], "warmup_steps": [16, 64, 256], "lambda0_batches": 10,
+    "pcw_targets": [["xent", 48.0], ["xent", 64.0], ["mse", 32.0]],
+    "pcw_linear_warmup": 256, "executor": "pool", "workers": 2, "device": "cpu",
+}
+PRESETS["paper"]["06_critical_lr_warmup"] = {
+    **_CRITICAL_COMMON, "dataset": "cifar10", "augment": True, "data_download": True, "n_train": None,
+    "n_test": None, "arch": "wrn", "width": 16, "depth": 16, "widen": 4, "batch_size": 128, "steps": 10_000,
+    "eval_every": 391, "eta_multiples": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+    "warmup_steps": [64, 256, 1024, 4096], "lambda0_batches": 10,
+    "pcw_targets": [["xent", 48.0], ["xent", 64.0], ["mse", 32.0]], "pcw_linear_warmup": 1024,
+    "executor": "sequential", "workers": None, "device": "cuda",
+}
+
+
+# Chapter 3, Adam's pre-conditioned sharpness (FCN, full-batch Adam, simple-muP and SP, several T_wrm; variants
+# with minibatches of batch_size from batch_n_train examples and with cross-entropy).  Learning rates are
+# absolute, as in the paper's Adam runs; pre_sharpness_every / sharpness_every: tracker cadence (warm-started);
+# init_widths: widths at which lambda_0^{P^-1 H} is measured at initialisation only.
+_ADAM_COMMON = {"seed": 0, "depth": 4, "data_root": None, "catapult_rise": 1.2}
+PRESETS["smoke"]["03_adam_preconditioned_sharpness"] = {
+    **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 256, "n_test": 200, "width": 16, "steps": 24,
+    "warmup_steps": [1, 8], "eta_simple_mup": 0.03, "eta_sp": 0.02, "pre_sharpness_every": 4, "sharpness_every": 8,
+    "variant_steps": 16, "variant_warmup_steps": [1, 8], "variant_every": 8, "batch_size": 64, "batch_n_train": 512,
+    "xent_eta_simple_mup": 0.03, "xent_eta_sp": 0.02, "init_widths": [16, 32], "eval_every": 0, "workers": 1,
+    "device": "cpu",
+}
+PRESETS["book"]["03_adam_preconditioned_sharpness"] = {
+    **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "steps": 256,
+    "warmup_steps": [1, 16, 128], "eta_simple_mup": 0.03, "eta_sp": 0.02, "pre_sharpness_every": 4,
+    "sharpness_every": 8, "variant_steps": 256, "variant_warmup_steps": [1, 128], "variant_every": 8,
+    "batch_size": 512, "batch_n_train": 4000, "xent_eta_simple_mup": 0.03, "xent_eta_sp": 0.02,
+    "init_widths": [64, 128, 256, 512], "eval_every": 64, "workers": 2, "device": "cpu",
+}
+PRESETS["paper"]["03_adam_preconditioned_sharpness"] = {
+    **_ADAM_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "steps": 2048,
+    "warmup_steps": [1, 64, 256, 1024], "eta_simple_mup": 0.003, "eta_sp": 0.001, "pre_sharpness_every": 1,
+    "sharpness_every": 1, "variant_steps": 2048, "variant_warmup_steps": [1, 1024], "variant_every": 4,
+    "batch_size": 512, "batch_n_train": None, "xent_eta_simple_mup": 0.003, "xent_eta_sp": 0.001,
+    "init_widths": [128, 256, 512, 1024], "eval_every": 256, "workers": 1, "device": "cuda",
+}
