@@ -121,3 +121,44 @@ def test_phase_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeyp
     assert "released_best_test_accuracy" in printed  # the comparison with the released grid was shown
     stored = {path.name for path in isolated_results.iterdir()}
     assert {"05_paper_adam", "05_paper_adam_probe", "05_paper_sgd_sp_mse", "05_paper_sgd_sp_xent_extras"} <= stored
+
+
+# ------------------------------------------------------------------- 06_critical_lr_warmup
+
+CRITICAL = "06_critical_lr_warmup"
+# Shapes only: a WRN-10-1 of width 4 on 48 fabricated CIFAR-10 images for 4 steps, two warmups, on the CPU.
+# Everything else (CIFAR-10 with augmentation, the WRN, cross-entropy, SGD, the searches, the persistent
+# catapult targets) is the paper preset's.
+CRITICAL_TINY = {"n_train": 48, "n_test": 13, "width": 4, "depth": 10, "widen": 1, "batch_size": 16, "steps": 4,
+                 "eval_every": 2, "device": "cpu", "eta_multiples": [2.0, 64.0], "warmup_steps": [2, 4],
+                 "lambda0_batches": 1, "pcw_linear_warmup": 2}
+
+
+def test_critical_paper_preset_is_the_papers_fig5_setup() -> None:
+    from warmup_lib.models import build_model
+
+    paper = config.notebook_parameters(CRITICAL, "paper")
+    assert (paper["dataset"], paper["augment"], paper["loss"], paper["batch_size"], paper["steps"]) == \
+        ("cifar10", True, "xent", 128, 10_000)
+    assert (paper["arch"], paper["depth"], paper["widen"], paper["width"], paper["param"]) == ("wrn", 16, 4, 16, "sp")
+    assert (paper["device"], paper["delta"]) == ("cuda", 0.1)
+    model = build_model(config.ModelConfig(arch="wrn", width=16, depth=16, widen=4), (3, 32, 32), 10)
+    assert sum(p.numel() for p in model.parameters()) == 2_751_146
+    assert set(CRITICAL_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_critical_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            fabricated_cifar10: Path, isolated_results: Path,
+                                                            repo_root: Path) -> None:
+    tiny = {**config.PRESETS["paper"][CRITICAL], **CRITICAL_TINY}
+    monkeypatch.setitem(config.PRESETS["paper"], CRITICAL, tiny)
+    output = tmp_path / f"{CRITICAL}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{CRITICAL}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "(12a)" in printed and "(15c)" in printed  # the claims cell ran to its end
+    stored = {path.name for path in isolated_results.iterdir()}
+    assert "06_paper_critical_lr_warmup" in stored
+    assert any(name.startswith("06_paper_critical_lr_warmup_pcw_") for name in stored)
+    assert len(list((isolated_results / "06_paper_critical_lr_warmup").iterdir())) >= 2 * 4 + 2  # grid + records
