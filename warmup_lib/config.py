@@ -332,20 +332,20 @@ _MECHANISMS_COMMON = {
 PRESETS["smoke"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 600, "n_test": 200, "width": 32, "steps": 48,
     "variant_steps": 48, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 16],
-    "variant_warmup_steps": [1, 16], "sp_scan": [8.0, 32.0], "scan_steps": 16, "regime_window": 24,
+    "variant_warmup_steps": [1, 16], "sp_scan": [8.0, 32.0], "scan_steps": 16, "regime_window": 48,
     "eval_every": 0, "workers": 1, "device": "cpu",
 }
 PRESETS["book"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "steps": 512,
     "variant_steps": 512, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 16, 64, 256],
     "variant_warmup_steps": [1, 64, 256], "sp_scan": [2.0, 4.0, 8.0, 16.0, 32.0], "scan_steps": 64,
-    "regime_window": 128, "eval_every": 64, "workers": 2, "device": "cpu",
+    "regime_window": 512, "eval_every": 64, "workers": 2, "device": "cpu",
 }
 PRESETS["paper"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "steps": 2048,
     "variant_steps": 2048, "sharpness_every": 1, "variant_sharpness_every": 1, "warmup_steps": [1, 64, 256, 1024],
     "variant_warmup_steps": [1, 64, 1024], "sp_scan": [2.0, 4.0, 8.0, 16.0, 32.0], "scan_steps": 64,
-    "regime_window": 512, "eval_every": 256, "workers": 1, "device": "cuda",
+    "regime_window": 2048, "eval_every": 256, "workers": 1, "device": "cuda",
 }
 
 
