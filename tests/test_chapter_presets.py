@@ -162,3 +162,73 @@ def test_critical_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monk
     assert "06_paper_critical_lr_warmup" in stored
     assert any(name.startswith("06_paper_critical_lr_warmup_pcw_") for name in stored)
     assert len(list((isolated_results / "06_paper_critical_lr_warmup").iterdir())) >= 2 * 4 + 2  # grid + records
+
+
+# ------------------------------------------------------------------- 03_adam_preconditioned_sharpness
+
+ADAM_PRE = "03_adam_preconditioned_sharpness"
+# Shapes only: a width-16 FCN on 48 fabricated CIFAR-10 images for 8 steps (minibatches of 16), two warmups,
+# two widths in the initialisation scan, on the CPU.  Everything else (CIFAR-10, depth 4, both sharpnesses
+# at every step in the main runs, the paper's learning rates, MSE and cross-entropy) is the paper preset's.
+ADAM_PRE_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 8, "warmup_steps": [1, 4], "variant_steps": 8,
+                 "variant_warmup_steps": [1, 4], "batch_size": 16, "batch_n_train": 48, "init_widths": [8, 16],
+                 "eval_every": 4, "workers": 1, "device": "cpu"}
+
+
+def test_adam_pre_paper_preset_is_the_papers_setup() -> None:
+    paper = config.notebook_parameters(ADAM_PRE, "paper")
+    assert (paper["dataset"], paper["n_train"], paper["width"], paper["depth"]) == ("cifar10", 5000, 512, 4)
+    assert (paper["steps"], paper["pre_sharpness_every"], paper["sharpness_every"], paper["device"]) == (2048, 1, 1, "cuda")
+    assert (paper["eta_simple_mup"], paper["eta_sp"], paper["batch_size"]) == (0.003, 0.001, 512)
+    assert {1, 1024} <= set(paper["warmup_steps"]) and 512 in paper["init_widths"]
+    assert set(ADAM_PRE_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_adam_pre_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            fabricated_cifar10: Path, isolated_results: Path,
+                                                            repo_root: Path) -> None:
+    tiny = {**config.PRESETS["paper"][ADAM_PRE], **ADAM_PRE_TINY}
+    monkeypatch.setitem(config.PRESETS["paper"], ADAM_PRE, tiny)
+    output = tmp_path / f"{ADAM_PRE}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{ADAM_PRE}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "(5i)" in printed  # the claims cell ran to its end
+    stored = sorted(path.name for path in (isolated_results / ADAM_PRE).iterdir())
+    # (simple-muP, SP) x 2 warmups in each of 3 settings, and the initialisation scan
+    assert len(stored) == 3 * 2 * 2 + 1 and "initial_curvature.json" in stored
+
+
+# ------------------------------------------------------------------- 04_gi_adam
+
+GI_ADAM = "04_gi_adam"
+# Shapes only: a width-16 FCN on 48 fabricated CIFAR-10 images, 8-16 steps, on the CPU (the matching linear
+# warmup is then capped at the run length).  Everything else (CIFAR-10, depth 4, pre-conditioned sharpness
+# at every step, the paper's learning rates, Adam / GI-Adam / RI-Adam) is the paper preset's.
+GI_ADAM_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 8, "implicit_steps": 16, "failure_steps": 8,
+                "failure_warmup": 4, "eval_every": 4, "workers": 1, "device": "cpu"}
+
+
+def test_gi_adam_paper_preset_is_the_papers_setup() -> None:
+    paper = config.notebook_parameters(GI_ADAM, "paper")
+    assert (paper["dataset"], paper["n_train"], paper["width"], paper["depth"]) == ("cifar10", 5000, 512, 4)
+    assert (paper["pre_sharpness_every"], paper["device"]) == (1, "cuda")
+    assert (paper["eta_simple_mup"], paper["eta_sp"]) == (0.003, 0.001)
+    assert paper["implicit_steps"] >= 1227  # room for the linear warmup matching beta2 = 0.999
+    assert set(GI_ADAM_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           fabricated_cifar10: Path, isolated_results: Path,
+                                                           repo_root: Path) -> None:
+    tiny = {**config.PRESETS["paper"][GI_ADAM], **GI_ADAM_TINY}
+    monkeypatch.setitem(config.PRESETS["paper"], GI_ADAM, tiny)
+    output = tmp_path / f"{GI_ADAM}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{GI_ADAM}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "(14c)" in printed  # the claims cell ran to its end
+    stored = sorted(path.name for path in (isolated_results / GI_ADAM).iterdir())
+    assert len(stored) == 6 + 3 + 4  # mechanism, implicit-warmup and failure-preview runs

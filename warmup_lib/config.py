@@ -416,3 +416,23 @@ PRESETS["paper"]["03_adam_preconditioned_sharpness"] = {
     "batch_size": 512, "batch_n_train": None, "xent_eta_simple_mup": 0.003, "xent_eta_sp": 0.001,
     "init_widths": [128, 256, 512, 1024], "eval_every": 256, "workers": 1, "device": "cuda",
 }
+
+# Chapter 4, GI-Adam and RI-Adam next to Adam (same FCN and data as chapter 3).  Mechanism runs: T_wrm = 1,
+# lambda^{P^-1 H} every pre_sharpness_every steps; implicit-warmup runs: SP at eta_sp for implicit_steps
+# (Adam, GI-Adam, Adam with the linear warmup of matching length, capped at implicit_steps); failure
+# preview: SP at failure_eta for failure_steps (Adam, GI-Adam, RI-Adam, Adam with failure_warmup steps).
+PRESETS["smoke"]["04_gi_adam"] = {
+    **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 256, "n_test": 200, "width": 16, "eta_simple_mup": 0.03,
+    "eta_sp": 0.02, "steps": 24, "pre_sharpness_every": 4, "implicit_steps": 64, "failure_eta": 0.1,
+    "failure_steps": 32, "failure_warmup": 16, "eval_every": 0, "workers": 1, "device": "cpu",
+}
+PRESETS["book"]["04_gi_adam"] = {
+    **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "eta_simple_mup": 0.03,
+    "eta_sp": 0.02, "steps": 256, "pre_sharpness_every": 4, "implicit_steps": 2048, "failure_eta": 0.1,
+    "failure_steps": 1024, "failure_warmup": 256, "eval_every": 64, "workers": 2, "device": "cpu",
+}
+PRESETS["paper"]["04_gi_adam"] = {
+    **_ADAM_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "eta_simple_mup": 0.003,
+    "eta_sp": 0.001, "steps": 2048, "pre_sharpness_every": 1, "implicit_steps": 4096, "failure_eta": 0.01,
+    "failure_steps": 4096, "failure_warmup": 1024, "eval_every": 256, "workers": 1, "device": "cuda",
+}
