@@ -20,3 +20,6 @@ from warmup_lib.vectorised import train_stack  # noqa: F401
 from warmup_lib.critical_runs import (  # noqa: F401
     critical_warmup_grid, from_critical_lr, load_or_search, measure_critical_lr, run_persistent_catapult,
 )
+from warmup_lib.adam_state import (  # noqa: F401
+    AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, initial_curvature, matching_linear_warmup,
+)
