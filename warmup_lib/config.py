@@ -295,7 +295,7 @@ PRESETS["smoke"]["05_phase_diagrams"] = {
     "sgd_eta": {"sp_mse": [2.0, 8.0], "sp_xent": [1.0, 4.0], "mup_mse": [1.0, 4.0], "mup_xent": [0.25, 1.0]},
     "extras_family": "sp_xent", "extras_eta": [0.5, 2.0], "extras_warmup_steps": [1, 8], "momentum": 0.9,
     "max_extensions": 1, "lambda0_batches": 2,
-    "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8],
+    "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8], "records_every": 10,
     "executor": "sequential", "workers": None, "ray_address": None,
 }
 PRESETS["book"]["05_phase_diagrams"] = {
@@ -306,7 +306,7 @@ PRESETS["book"]["05_phase_diagrams"] = {
                 "mup_mse": [0.5, 1.0, 2.0, 4.0], "mup_xent": [0.0625, 0.125, 0.25, 0.5, 1.0]},
     "extras_family": "sp_xent", "extras_eta": [0.25, 0.5, 1.0, 2.0, 4.0], "extras_warmup_steps": [1, 16, 256],
     "momentum": 0.9, "max_extensions": 10, "lambda0_batches": 10,
-    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 16, 256],
+    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 16, 256], "records_every": 20,
     "executor": "pool-vectorised", "workers": 2, "ray_address": None,
 }
 PRESETS["paper"]["05_phase_diagrams"] = {
@@ -317,7 +317,7 @@ PRESETS["paper"]["05_phase_diagrams"] = {
                 "mup_mse": [1.0, 2.0, 4.0, 8.0], "mup_xent": [1.0, 2.0, 4.0, 8.0]},
     "extras_family": "sp_xent", "extras_eta": [1.0, 2.0, 4.0, 8.0], "extras_warmup_steps": [1, 1024],
     "momentum": 0.9, "max_extensions": 8, "lambda0_batches": 10,
-    "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024],
+    "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024], "records_every": 100,
     "executor": "sequential", "workers": None, "ray_address": None,
 }
 
