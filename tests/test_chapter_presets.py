@@ -116,7 +116,8 @@ def test_phase_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeyp
     output = tmp_path / f"{PHASE}.ipynb"
     assert notebooks.execute_notebook(repo_root / "notebooks" / f"{PHASE}.ipynb", "paper", output=output)
     executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                      for cell in executed.cells for o in cell.get("outputs", []))
     assert "(13)" in printed  # the claims cell ran to its end
     assert "released_best_test_accuracy" in printed  # the comparison with the released grid was shown
     stored = {path.name for path in isolated_results.iterdir()}
