@@ -23,3 +23,6 @@ from warmup_lib.critical_runs import (  # noqa: F401
 from warmup_lib.adam_state import (  # noqa: F401
     AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, initial_curvature, matching_linear_warmup,
 )
+from warmup_lib.dynamics import (  # noqa: F401
+    Catapult, Collision, EarlyRegime, detect_catapults, early_regime, first_collision, loss_excursions,
+)
