@@ -330,9 +330,9 @@ _MECHANISMS_COMMON = {
     "catapult_rise": 1.2, "catapult_drop": 0.2, "catapult_window": 8, "regime_tol": 0.2, "data_root": None,
 }
 PRESETS["smoke"]["02_sgd_warmup_mechanisms"] = {
-    **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 600, "n_test": 200, "width": 32, "steps": 48,
-    "variant_steps": 48, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 16],
-    "variant_warmup_steps": [1, 16], "sp_scan": [8.0, 32.0], "scan_steps": 16, "regime_window": 48,
+    **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 600, "n_test": 200, "width": 32, "steps": 32,
+    "variant_steps": 32, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 8],
+    "variant_warmup_steps": [1, 8], "sp_scan": [32.0], "scan_steps": 8, "regime_window": 32,
     "eval_every": 0, "workers": 1, "device": "cpu",
 }
 PRESETS["book"]["02_sgd_warmup_mechanisms"] = {
