@@ -146,18 +146,21 @@ def test_calibration_starts_no_pool_for_a_tiny_sweep() -> None:
     ({"sequential": 100.0, "vectorised": 105.0}, "sequential"),  # within the margin: keep the plain loop
     ({"sequential": 100.0, "vectorised": 300.0}, "vectorised"),
     ({"sequential": 100.0, "vectorised": 50.0}, "sequential"),
+    ({"sequential": 100.0, "vectorised": 200.0, "vectorised-1thread": 210.0}, "vectorised"),  # simpler wins ties
+    ({"sequential": 100.0, "vectorised": 200.0, "vectorised-1thread": 400.0}, "vectorised-1thread"),
 ])
 def test_calibration_picks_the_fastest_measured_and_never_a_slower_one(monkeypatch, rates, expected) -> None:
     cfgs = _grid(TINY.replace(steps=10_000, eval_every=1000), [(0.05, 1, 0, {}), (0.2, 4, 1, {})])
 
     def fake_measure(executor, configs):
-        return {"steps": 1, "wall_s": 1.0, "steps_per_s": rates[executor.name]}
+        return {"steps": rates[executor.name], "wall_s": 1.0, "steps_per_s": rates[executor.name]}
 
     monkeypatch.setattr(executors, "_measure", fake_measure)
     monkeypatch.setattr(executors.Executor, "run", lambda self, *args, **kwargs: [])
-    chosen, record = choose_executor(cfgs, workers=1, candidates=["vectorised"])
+    chosen, record = choose_executor(cfgs, workers=1, candidates=[name for name in rates if name != "sequential"])
     assert chosen.name == expected
     assert record["predicted_s"]["sequential"] == pytest.approx(20_000 / rates["sequential"])
+    assert set(record["rates"]) == set(rates)
 
 
 def test_single_thread_executor_holds_torch_to_one_thread_and_restores_it(monkeypatch) -> None:

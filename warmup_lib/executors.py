@@ -304,6 +304,18 @@ def _spread(configs: Sequence[RunConfig], count: int) -> list[RunConfig]:
 
 
 IN_PROCESS = ("sequential-1thread", "vectorised", "vectorised-1thread")
+_SIMPLICITY = ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread", "pool", "pool-vectorised", "ray")
+
+
+def _pooled(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """Two measurements of one executor as one: all steps over all seconds."""
+    steps, wall = first["steps"] + second["steps"], first["wall_s"] + second["wall_s"]
+    return {"steps": steps, "wall_s": round(wall, 4), "steps_per_s": round(steps / wall, 2)}
+
+
+def _predict(executors: dict[str, Executor], record: dict[str, Any], total_steps: int) -> dict[str, float]:
+    """Predicted seconds of the sweep for every executor measured so far."""
+    return {name: total_steps / record["rates"][name]["steps_per_s"] for name in executors if name in record["rates"]}
 
 
 def _candidates(stack: Sequence[RunConfig], workers: int, ray_address: str | None) -> list[str]:
@@ -325,8 +337,11 @@ def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ra
     sweep is S / r_e with S the configs' total steps.  The plain loop (this process, its torch
     threads, as a user's loop) is measured first, then the in-process candidates, which start
     nothing; the process-based ones (pools, Ray) are measured only when the best prediction so far
-    is at least MIN_SECONDS, since on less work nothing wins back their start-up.  Another executor
-    is chosen only when predicted at least MARGIN times faster than the plain loop.  Candidates:
+    is at least MIN_SECONDS, since on less work nothing wins back their start-up.  Every candidate
+    is measured twice, the second round in reverse order, and the rounds pooled, because load from
+    other processes comes in bursts.  Going from the simplest executor (the plain loop) to the most
+    complex, a more complex one is chosen only when predicted at least MARGIN times faster than
+    the one chosen so far; so the choice is never predicted slower than the plain loop.  Candidates:
     '-1thread' ones when torch uses more than one thread here, vectorised ones when at least two
     configs stack, pools when there is more than one CPU, Ray only with ``ray_address``.
     Returns the chosen executor (a pool stays warm) and a JSON-ready record.
@@ -343,24 +358,26 @@ def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ra
 
     plain = SequentialExecutor()
     plain.run("calibration", sample[:1], progress=False, write=False)  # loads data and imports once
-    record["rates"]["sequential"] = _measure(plain, sample)
-    predicted = {"sequential": total_steps / record["rates"]["sequential"]["steps_per_s"]}
     executors: dict[str, Executor] = {"sequential": plain}
+    inputs = {"sequential": sample}
+    record["rates"]["sequential"] = _measure(plain, sample)
     for name in sorted(candidates, key=lambda n: n not in IN_PROCESS):  # in-process ones first
-        if name not in IN_PROCESS and min(predicted.values()) < MIN_SECONDS:
+        if name not in IN_PROCESS and min(_predict(executors, record, total_steps).values()) < MIN_SECONDS:
             record["reason"] = f"predicted under {MIN_SECONDS:.0f} s in this process; no pool or Ray started"
             break
-        executor = make_executor(name, workers=workers, ray_address=ray_address)
-        executors[name] = executor
+        executor = executors[name] = make_executor(name, workers=workers, ray_address=ray_address)
+        inputs[name] = stack if executor.vectorised else sample
         if isinstance(executor, PoolExecutor):
             record["rates"][name + "_startup_s"] = round(executor.warm_up(), 3)
-        configs_here = stack if executor.vectorised else sample
-        executor.run("calibration", configs_here[: max(1, executor.workers)], progress=False, write=False)  # warm
-        record["rates"][name] = _measure(executor, configs_here)
-        predicted[name] = total_steps / record["rates"][name]["steps_per_s"]
-    best = min(predicted, key=predicted.get)
-    if predicted[best] * MARGIN > predicted["sequential"]:
-        best = "sequential"
+        executor.run("calibration", inputs[name][: max(1, executor.workers)], progress=False, write=False)  # warm
+        record["rates"][name] = _measure(executor, inputs[name])
+    for name in reversed(list(executors)):  # a second round in reverse order: other load comes in bursts
+        record["rates"][name] = _pooled(record["rates"][name], _measure(executors[name], inputs[name]))
+    predicted = _predict(executors, record, total_steps)
+    best = "sequential"
+    for name in sorted(predicted, key=_SIMPLICITY.index):  # a more complex executor must win by MARGIN
+        if predicted[name] * MARGIN < predicted[best]:
+            best = name
     for name, executor in executors.items():
         if name != best:
             executor.close()
