@@ -232,4 +232,5 @@ def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monke
     printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
     assert "(14c)" in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / GI_ADAM).iterdir())
-    assert len(stored) == 6 + 3 + 4  # mechanism, implicit-warmup and failure-preview runs
+    # mechanism, implicit-warmup and failure-preview runs, and the epsilon -> 0 check at initialisation
+    assert len(stored) == 6 + 3 + 4 + 1 and "initial_curvature_eps0.json" in stored

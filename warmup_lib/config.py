@@ -393,8 +393,9 @@ PRESETS["paper"]["06_critical_lr_warmup"] = {
 # Chapter 3, Adam's pre-conditioned sharpness (FCN, full-batch Adam, simple-muP and SP, several T_wrm; variants
 # with minibatches of batch_size from batch_n_train examples and with cross-entropy).  Learning rates are
 # absolute, as in the paper's Adam runs; pre_sharpness_every / sharpness_every: tracker cadence (warm-started);
-# init_widths: widths at which lambda_0^{P^-1 H} is measured at initialisation only.
-_ADAM_COMMON = {"seed": 0, "depth": 4, "data_root": None, "catapult_rise": 1.2}
+# init_widths: widths at which lambda_0^{P^-1 H} is measured at initialisation only; a first-step spike is a loss
+# excursion (above catapult_rise x the lowest loss so far) that starts within the first spike_steps steps.
+_ADAM_COMMON = {"seed": 0, "depth": 4, "data_root": None, "catapult_rise": 1.2, "spike_steps": 8}
 PRESETS["smoke"]["03_adam_preconditioned_sharpness"] = {
     **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 256, "n_test": 200, "width": 16, "steps": 24,
     "warmup_steps": [1, 8], "eta_simple_mup": 0.03, "eta_sp": 0.02, "pre_sharpness_every": 4, "sharpness_every": 8,
