@@ -61,6 +61,8 @@ def main() -> None:
                         help="the default-thread plain loop trains only this many configs (spread over the "
                              "grid): under load it is 5-30x slower; rates are per run")
     parser.add_argument("--out", default="benchmarks/out/sweep.json")
+    parser.add_argument("--calibration-only", type=int, default=0, metavar="N",
+                        help="only rerun the auto calibration N times per width (kept beside earlier measurements)")
     args = parser.parse_args()
     try:
         import ray  # noqa: F401
@@ -76,6 +78,23 @@ def main() -> None:
                        "warmup_steps": WARMUPS, "seeds": SEEDS, "runs": len(ETAS) * len(WARMUPS) * len(SEEDS)},
               "note": "other processes loaded this machine during the measurement; spread over repeats is reported",
               "widths": {}}
+    out = Path(args.out)
+    if out.exists():  # keep what an earlier invocation measured (e.g. one width at a time)
+        earlier = json.loads(out.read_text())
+        report["widths"] = earlier.get("widths", {})
+        report["machine"] = {**earlier.get("machine", {}), "calibration_only_load_average": os.getloadavg()} \
+            if args.calibration_only else report["machine"]
+    if args.calibration_only:
+        for width in args.widths:
+            runs = []
+            for _ in range(args.calibration_only):
+                chosen, calibration = choose_executor(grid(width, args.steps))
+                chosen.close()
+                runs.append({"chosen": chosen.name, "predicted_s": calibration["predicted_s"]})
+                print(width, runs[-1], flush=True)
+            report["widths"].setdefault(str(width), {})["calibration_runs"] = runs
+        atomic_write_json(out, report)
+        return
     for width in args.widths:
         configs = grid(width, args.steps)
         subset = [configs[round(i * (len(configs) - 1) / (args.plain_subset - 1))] for i in range(args.plain_subset)]
@@ -90,7 +109,8 @@ def main() -> None:
                 print(f"width {width} repeat {repeat} {name}: {len(chosen_configs)} runs in {seconds:.1f} s", flush=True)
         chosen, calibration = choose_executor(configs)
         chosen.close()
-        entry: dict = {"executors": {}, "calibration": calibration, "chosen": chosen.name}
+        entry: dict = {"executors": {}, "calibration": calibration, "chosen": chosen.name,
+                       "repeats": args.repeats, "plain_loop_runs_per_repeat": len(subset)}
         for name in executors:
             entry["executors"][name] = {"runs_per_hour": [round(r, 1) for r in rates[name]],
                                         "runs_per_hour_median": round(statistics.median(rates[name]), 1)}
