@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from warmup_lib import executors, store, train
+from warmup_lib import calibration, executors, store, train
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
-from warmup_lib.executors import (PoolExecutor, SequentialExecutor, _truncate, choose_executor, make_executor,
-                                  make_jobs)
+from warmup_lib.calibration import _truncate, choose_executor
+from warmup_lib.executors import PoolExecutor, SequentialExecutor, make_executor, make_jobs
 from warmup_lib.vectorised import stack_key, train_stack
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
@@ -136,7 +136,7 @@ def test_ray_executor_runs_locally_with_two_cpus(tmp_path) -> None:
 def test_calibration_starts_no_pool_for_a_tiny_sweep() -> None:
     cfgs = _grid(TINY, [(0.05, 1, 0, {}), (0.2, 4, 1, {})])
     chosen, record = choose_executor(cfgs, workers=2)
-    assert chosen.name in ("sequential",) + executors.IN_PROCESS and "reason" in record
+    assert chosen.name in ("sequential",) + calibration.IN_PROCESS and "reason" in record
     assert "pool" not in record["rates"] and record["rates"]["sequential"]["steps"] > 0
     assert record["predicted_s"][chosen.name] == min(record["predicted_s"].values()) or chosen.name == "sequential"
     chosen.close()
@@ -155,7 +155,7 @@ def test_calibration_picks_the_fastest_measured_and_never_a_slower_one(monkeypat
     def fake_measure(executor, configs):
         return {"steps": rates[executor.name], "wall_s": 1.0, "steps_per_s": rates[executor.name]}
 
-    monkeypatch.setattr(executors, "_measure", fake_measure)
+    monkeypatch.setattr(calibration, "_measure", fake_measure)
     monkeypatch.setattr(executors.Executor, "run", lambda self, *args, **kwargs: [])
     chosen, record = choose_executor(cfgs, workers=1, candidates=[name for name in rates if name != "sequential"])
     assert chosen.name == expected

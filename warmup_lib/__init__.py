@@ -15,7 +15,8 @@ from warmup_lib.schedules import (  # noqa: F401
 from warmup_lib.train import Callback, RunResult, run  # noqa: F401
 from warmup_lib.store import list_runs, load_or_run, load_run, run_id  # noqa: F401
 from warmup_lib.sweep import Sweep, SweepPoint, SweepResult, load_sweep, measure_lambda0, run_sweep, sweep_table  # noqa: F401
-from warmup_lib.executors import EXECUTORS, choose_executor, make_executor  # noqa: F401
+from warmup_lib.executors import EXECUTORS, make_executor  # noqa: F401
+from warmup_lib.calibration import choose_executor  # noqa: F401
 from warmup_lib.vectorised import train_stack  # noqa: F401
 from warmup_lib.critical_runs import (  # noqa: F401
     critical_warmup_grid, from_critical_lr, load_or_search, measure_critical_lr, run_persistent_catapult,

@@ -34,7 +34,8 @@ import torch
 
 from warmup_lib import store
 from warmup_lib.config import RunConfig
-from warmup_lib.executors import Executor, atomic_write_json, choose_executor, make_executor
+from warmup_lib.calibration import choose_executor
+from warmup_lib.executors import Executor, atomic_write_json, make_executor
 
 ETA_UNITS = ("lambda0", "absolute")
 OUTCOMES = ("converged", "diverged", "failed")
@@ -317,7 +318,7 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
               progress: bool = True, ray_address: str | None = None, workers: int | None = None) -> SweepResult:
     """Run every point of ``sweep`` that is not stored yet and return the tidy table.
 
-    ``executor``: 'auto' (calibrate, see :func:`warmup_lib.executors.choose_executor`),
+    ``executor``: 'auto' (calibrate, see :func:`warmup_lib.calibration.choose_executor`),
     'sequential', 'pool', 'vectorised', 'pool-vectorised', 'ray', or an Executor.  ``ray_address``
     joins a Ray cluster.  ``workers``: processes of the pool executors (default: the CPU count).
     With ``sweep.extend``, new columns c -> 2c are added while some T_wrm row has not ended.
