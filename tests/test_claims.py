@@ -1,8 +1,12 @@
 """The claims table: fixed rounding, verdict words, deterministic layout."""
 
+from pathlib import Path
+
 import pytest
 
-from warmup_lib.claims import DOES_NOT_HOLD, HOLDS, Claim, claims_table, format_value, print_claims
+from warmup_lib.claims import (
+    DOES_NOT_HOLD, HOLDS, Claim, claims_table, format_value, notebook_claims, parse_claims_table, print_claims,
+)
 
 
 @pytest.mark.parametrize("value, digits, text", [
@@ -44,3 +48,25 @@ def test_print_claims_prints_the_table(capsys):
 def test_empty_claims_rejected():
     with pytest.raises(ValueError, match="claims"):
         claims_table([])
+
+
+def test_parse_claims_table_reads_back_what_claims_table_printed() -> None:
+    claims = [Claim("1a", "muP sharpens  progressively", 2.284, True),
+              Claim("13", "GI-Adam lowers lambda_0", "30x", False, digits=1)]
+    rows = parse_claims_table(claims_table(claims))
+    assert rows == [
+        {"label": "1a", "claim": "muP sharpens  progressively", "measured": "2.28", "verdict": "HOLDS"},
+        {"label": "13", "claim": "GI-Adam lowers lambda_0", "measured": "30x", "verdict": "DOES NOT HOLD"},
+    ]
+
+
+def test_parse_claims_table_rejects_other_text() -> None:
+    with pytest.raises(ValueError, match="not a claims table"):
+        parse_claims_table("book: 4\n")
+
+
+def test_notebook_claims_reads_every_committed_chapter() -> None:
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0[1-6]_*.ipynb"))
+    for path in notebooks:
+        rows = notebook_claims(path)
+        assert rows and all(row["verdict"] in ("HOLDS", "DOES NOT HOLD") for row in rows), path.name

@@ -7,9 +7,11 @@ anything but the claims themselves.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 HOLDS = "HOLDS"
 DOES_NOT_HOLD = "DOES NOT HOLD"
@@ -63,3 +65,30 @@ def claims_table(claims: Sequence[Claim]) -> str:
 def print_claims(claims: Sequence[Claim]) -> None:
     """Print :func:`claims_table` (the claims cell's only output)."""
     print(claims_table(claims))
+
+
+def parse_claims_table(text: str) -> list[dict[str, str]]:
+    """Read back a table printed by :func:`claims_table`: one dict (label, claim, measured, verdict) per row.
+
+    The dashed rule under the header gives each column's width, so claim texts may hold spaces.
+    """
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) < 3 or set(lines[1].replace(" ", "")) != {"-"}:
+        raise ValueError("text: not a claims table (expected a header, a dashed rule and at least one row)")
+    widths = [len(dashes) for dashes in lines[1].split("  ")]
+    starts = [sum(widths[:i]) + 2 * i for i in range(len(widths))]
+    rows = []
+    for line in lines[2:]:
+        cells = [line[start:start + width].strip() for start, width in zip(starts, widths)]
+        rows.append({"label": cells[0].strip("()"), "claim": cells[1], "measured": cells[2], "verdict": cells[3]})
+    return rows
+
+
+def notebook_claims(path: str | Path) -> list[dict[str, str]]:
+    """The claims printed by the cell tagged 'claims' of the executed notebook at ``path``."""
+    notebook = json.loads(Path(path).read_text())
+    cells = [cell for cell in notebook["cells"] if "claims" in cell.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"path: {path} has no cell tagged 'claims'")
+    text = "".join("".join(output.get("text", "")) for output in cells[-1].get("outputs", []))
+    return parse_claims_table(text)

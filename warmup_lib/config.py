@@ -349,6 +349,11 @@ PRESETS["paper"]["02_sgd_warmup_mechanisms"] = {
 }
 
 
+# The scorecard gathers the claims cells of the executed chapters; it has no setting of its own.
+for _preset in PRESET_NAMES:
+    PRESETS[_preset]["07_scorecard"] = {}
+
+
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
     """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``."""
     _require_choice(preset, "preset", PRESET_NAMES)
