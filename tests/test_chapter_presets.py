@@ -38,6 +38,19 @@ def fabricated_cifar10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # ------------------------------------------------------------------- 02_sgd_warmup_mechanisms
 
+
+def run_paper_preset_with_tiny_shapes(stem: str, overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      repo_root: Path) -> str:
+    """Execute notebook ``stem`` at the paper preset with ``overrides`` (tiny shapes) on the CPU and
+    return everything it printed (stream text and plain-text displays)."""
+    monkeypatch.setitem(config.PRESETS["paper"], stem, {**config.PRESETS["paper"][stem], **overrides})
+    output = tmp_path / f"{stem}.ipynb"
+    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{stem}.ipynb", "paper", output=output)
+    executed = nbformat.read(output, as_version=4)
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                   for cell in executed.cells for o in cell.get("outputs", []))
+
+
 MECHANISMS = "02_sgd_warmup_mechanisms"
 # Shapes only: a width-16 FCN on 48 fabricated CIFAR-10 images for 12 steps, on the CPU.  Everything
 # else (CIFAR-10, depth 4, sharpness at every step, the learning-rate multiples, momentum, losses)
@@ -60,12 +73,7 @@ def test_mechanisms_paper_preset_is_the_papers_setup() -> None:
 def test_mechanisms_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               fabricated_cifar10: Path, isolated_results: Path,
                                                               repo_root: Path) -> None:
-    tiny = {**config.PRESETS["paper"][MECHANISMS], **MECHANISMS_TINY}
-    monkeypatch.setitem(config.PRESETS["paper"], MECHANISMS, tiny)
-    output = tmp_path / f"{MECHANISMS}.ipynb"
-    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{MECHANISMS}.ipynb", "paper", output=output)
-    executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    printed = run_paper_preset_with_tiny_shapes(MECHANISMS, MECHANISMS_TINY, tmp_path, monkeypatch, repo_root)
     assert "(4c)" in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / MECHANISMS).iterdir())
     # 4 settings x (muP, SP) x 2 warmups, SGD with momentum, one scan run, and lambda0.json
@@ -111,13 +119,7 @@ def test_phase_paper_preset_is_the_released_wrn_grid() -> None:
 def test_phase_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          fabricated_cifar10: Path, isolated_results: Path,
                                                          repo_root: Path) -> None:
-    tiny = {**config.PRESETS["paper"][PHASE], **PHASE_TINY}
-    monkeypatch.setitem(config.PRESETS["paper"], PHASE, tiny)
-    output = tmp_path / f"{PHASE}.ipynb"
-    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{PHASE}.ipynb", "paper", output=output)
-    executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
-                      for cell in executed.cells for o in cell.get("outputs", []))
+    printed = run_paper_preset_with_tiny_shapes(PHASE, PHASE_TINY, tmp_path, monkeypatch, repo_root)
     assert "(13)" in printed  # the claims cell ran to its end
     assert "released_best_test_accuracy" in printed  # the comparison with the released grid was shown
     stored = {path.name for path in isolated_results.iterdir()}
@@ -152,12 +154,7 @@ def test_critical_paper_preset_is_the_papers_fig5_setup() -> None:
 def test_critical_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             fabricated_cifar10: Path, isolated_results: Path,
                                                             repo_root: Path) -> None:
-    tiny = {**config.PRESETS["paper"][CRITICAL], **CRITICAL_TINY}
-    monkeypatch.setitem(config.PRESETS["paper"], CRITICAL, tiny)
-    output = tmp_path / f"{CRITICAL}.ipynb"
-    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{CRITICAL}.ipynb", "paper", output=output)
-    executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    printed = run_paper_preset_with_tiny_shapes(CRITICAL, CRITICAL_TINY, tmp_path, monkeypatch, repo_root)
     assert "(12a)" in printed and "(15c)" in printed  # the claims cell ran to its end
     stored = {path.name for path in isolated_results.iterdir()}
     assert "06_paper_critical_lr_warmup" in stored
@@ -189,12 +186,7 @@ def test_adam_pre_paper_preset_is_the_papers_setup() -> None:
 def test_adam_pre_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             fabricated_cifar10: Path, isolated_results: Path,
                                                             repo_root: Path) -> None:
-    tiny = {**config.PRESETS["paper"][ADAM_PRE], **ADAM_PRE_TINY}
-    monkeypatch.setitem(config.PRESETS["paper"], ADAM_PRE, tiny)
-    output = tmp_path / f"{ADAM_PRE}.ipynb"
-    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{ADAM_PRE}.ipynb", "paper", output=output)
-    executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    printed = run_paper_preset_with_tiny_shapes(ADAM_PRE, ADAM_PRE_TINY, tmp_path, monkeypatch, repo_root)
     assert "(5i)" in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / ADAM_PRE).iterdir())
     # (simple-muP, SP) x 2 warmups in each of 3 settings, and the initialisation scan
@@ -224,12 +216,7 @@ def test_gi_adam_paper_preset_is_the_papers_setup() -> None:
 def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            fabricated_cifar10: Path, isolated_results: Path,
                                                            repo_root: Path) -> None:
-    tiny = {**config.PRESETS["paper"][GI_ADAM], **GI_ADAM_TINY}
-    monkeypatch.setitem(config.PRESETS["paper"], GI_ADAM, tiny)
-    output = tmp_path / f"{GI_ADAM}.ipynb"
-    assert notebooks.execute_notebook(repo_root / "notebooks" / f"{GI_ADAM}.ipynb", "paper", output=output)
-    executed = nbformat.read(output, as_version=4)
-    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    printed = run_paper_preset_with_tiny_shapes(GI_ADAM, GI_ADAM_TINY, tmp_path, monkeypatch, repo_root)
     assert "(14c)" in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / GI_ADAM).iterdir())
     # mechanism, implicit-warmup and failure-preview runs, and the epsilon -> 0 check at initialisation
