@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from warmup_lib.catapult import METHODS, critical_lr
+from warmup_lib.critical.search import METHODS, critical_lr
 from warmup_lib.config import DataConfig, ModelConfig
-from warmup_lib.curvature import sharpness
+from warmup_lib.curvature.spectrum import sharpness
 from warmup_lib.data import load_data
 from warmup_lib.losses import mse_loss
 from warmup_lib.models import build_model

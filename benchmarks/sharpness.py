@@ -31,7 +31,7 @@ import torch
 from warmup_lib.config import DataConfig, ModelConfig
 from warmup_lib.curvature import SharpnessTracker, sharpness
 from warmup_lib.data import load_data
-from warmup_lib.hvp import HVPOperator
+from warmup_lib.curvature.hessian import HVPOperator
 from warmup_lib.losses import mse_loss, xent_loss
 from warmup_lib.models import build_model
 

@@ -3,7 +3,7 @@
 For the book-preset FCN on MNIST-1D (depth 4: 40 -> n -> n -> n -> 10, SGD, MSE) at width n in
 {256, 512} and batch B in {512, full batch 4000}, and for the 1-D CNN (width 64, depth 4, B = 512):
 
-* ``trainer_steps_per_s``: updates per second inside :func:`warmup_lib.train.run`, timed between
+* ``trainer_steps_per_s``: updates per second inside :func:`warmup_lib.runs.train.run`, timed between
   two steps by a callback (so data loading, model building and the final evaluation are excluded,
   and every per-step cost of the trainer, records and lr setting included, is in);
 * ``bare_steps_per_s``: the same model, batches and SGD update in a hand-written loop;
@@ -34,7 +34,7 @@ from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, S
 from warmup_lib.data import BatchStream, load_data
 from warmup_lib.losses import mse_loss
 from warmup_lib.models import build_model
-from warmup_lib.train import run
+from warmup_lib.runs.train import run
 
 OUT = Path(__file__).parent / "out" / "train_throughput.json"
 REPEATS = 3  # trainer, bare loop and matmul are measured in turn, REPEATS times

@@ -4,7 +4,7 @@ nbval in lax mode (``--nbval-lax``) compares only the cells it is told to check;
 that is ``nbval-check-output``.  The chapters tag their claims cell ``claims`` (what it is, not how
 it is tested), so this plugin adds ``claims`` to nbval's table of cell tags as a synonym of
 ``nbval-check-output``.  Load it with ``-p nbval_claims_plugin`` (tests/ on the Python path);
-tests/test_notebooks.py checks on a fabricated notebook that a wrong claims output fails.
+tests/test_notebook_runner.py checks on a fabricated notebook that a wrong claims output fails.
 """
 
 from nbval import plugin

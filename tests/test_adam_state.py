@@ -1,4 +1,4 @@
-"""warmup_lib.adam_state against oracles: GIAdam on a linear loss (constant gradient), closed forms of the
+"""warmup_lib.optim.adam_state against oracles: GIAdam on a linear loss (constant gradient), closed forms of the
 implicit warmup, the optimizer's own state, and the trainer's own step-0 curvature measurements."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from warmup_lib import train
-from warmup_lib.adam_state import (
+from warmup_lib.runs import train
+from warmup_lib.optim.adam_state import (
     AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, initial_curvature, matching_linear_warmup,
 )
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
-from warmup_lib.optim import GIAdam
+from warmup_lib.optim.giadam import GIAdam
 from warmup_lib.schedules import polynomial_warmup
 
 

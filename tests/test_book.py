@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import yaml
 
-from warmup_lib.notebooks import list_notebooks
+from warmup_lib.tools.notebooks import list_notebooks
 
 MATHJAX_LOCAL = "_static/mathjax/tex-mml-chtml.js"
 # Any remote address in a src or href that the browser fetches while rendering (not plain links).

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from test_data import fabricate_cifar, md5_of
-from warmup_lib import config, notebooks
+from warmup_lib import config
+from warmup_lib.tools import notebooks
 from warmup_lib.data import images
 
 
@@ -92,7 +93,7 @@ PHASE_TINY = {"n_train": 48, "n_test": 13, "width": 4, "depth": 10, "widen": 1, 
 
 
 def test_phase_paper_preset_is_the_released_wrn_grid() -> None:
-    from warmup_lib import phase_experiments as pe
+    from warmup_lib.chapters import phase_diagrams as pe
     from warmup_lib.models import build_model
 
     paper = config.notebook_parameters(PHASE, "paper")

@@ -16,7 +16,7 @@ from warmup_lib.curvature import (
     sgd_threshold,
     sharpness,
 )
-from warmup_lib.hvp import hvp
+from warmup_lib.curvature.hessian import hvp
 
 METHODS = ["double_backward", "forward_over_reverse"]
 
@@ -257,7 +257,7 @@ def test_preconditioner_uses_preinitialised_state_and_lr_mult():
 
 @pytest.mark.parametrize("steps", [0, 2])
 def test_preconditioned_sharpness_reads_gi_adam(steps):
-    from warmup_lib.optim import GIAdam
+    from warmup_lib.optim.giadam import GIAdam
 
     model, loss_fn, inputs, targets = make_case("mlp")
     optimizer = GIAdam(model.parameters(), lr=1e-2, v0="grad")

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from warmup_lib import calibration, executors, store, train
+from warmup_lib.runs import calibration, executors, store, train
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
-from warmup_lib.calibration import _truncate, choose_executor
-from warmup_lib.executors import PoolExecutor, SequentialExecutor, make_executor, make_jobs
-from warmup_lib.vectorised import stack_key, train_stack
+from warmup_lib.runs.calibration import _truncate, choose_executor
+from warmup_lib.runs.executors import PoolExecutor, SequentialExecutor, make_executor, make_jobs
+from warmup_lib.runs.vectorised import stack_key, train_stack
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
                  batch_size=32, steps=24, eval_every=10, dtype="float64")

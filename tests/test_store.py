@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
-import warmup_lib.store as store
+import warmup_lib.runs.store as store
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig, ScheduleConfig
-from warmup_lib.store import FILES, list_runs, load_or_run, load_run, run_dir, run_id, save_run
+from warmup_lib.runs.store import FILES, list_runs, load_or_run, load_run, run_dir, run_id, save_run
 
 CFG = RunConfig(data=DataConfig(name="mnist1d", n_train=500, n_test=200), model=ModelConfig(width=16, depth=2),
                 schedule=ScheduleConfig(eta_trgt=0.4, warmup_steps=4), batch_size=50, steps=12, eval_every=5)
@@ -110,7 +110,7 @@ def test_run_killed_half_way_is_completed_later(tmp_path):
     script = textwrap.dedent(f"""
         import pathlib, time
         from warmup_lib.config import RunConfig
-        from warmup_lib.store import load_or_run
+        from warmup_lib.runs.store import load_or_run
 
         def stall(step, *args):
             if step == 5:

@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from warmup_lib import store, train
-from warmup_lib.cli import main as cli_main
+from warmup_lib.runs import store, train
+from warmup_lib.tools.cli import main as cli_main
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
 from warmup_lib.data import BatchStream, load_data
 from warmup_lib.losses import mse_loss
 from warmup_lib.models import build_model
-from warmup_lib.sweep import Sweep, load_sweep, measure_lambda0, run_sweep
+from warmup_lib.runs.sweep import Sweep, load_sweep, measure_lambda0, run_sweep
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
                  batch_size=32, steps=24, eval_every=10)

@@ -10,9 +10,9 @@ from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, S
 from warmup_lib.data import BatchStream, load_data
 from warmup_lib.losses import get_loss
 from warmup_lib.models import build_model, param_groups
-from warmup_lib.optim import GIAdam
+from warmup_lib.optim.giadam import GIAdam
 from warmup_lib.schedules import Schedule
-from warmup_lib.train import run
+from warmup_lib.runs.train import run
 
 DATA = DataConfig(name="mnist1d", n_train=1000, n_test=300)
 FCN = ModelConfig(arch="fcn", width=32, depth=3)

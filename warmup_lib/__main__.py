@@ -1,5 +1,5 @@
-"""``python -m warmup_lib ...``: see :mod:`warmup_lib.cli`."""
+"""``python -m warmup_lib ...``: see :mod:`warmup_lib.tools.cli`."""
 
-from warmup_lib.cli import main
+from warmup_lib.tools.cli import main
 
 raise SystemExit(main())

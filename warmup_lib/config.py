@@ -2,7 +2,7 @@
 
 A run is fully described by a :class:`RunConfig` (data, model, optimizer, schedule, loss, batch,
 steps, seed, measurements).  Configs are frozen dataclasses so that a config can be hashed into a
-stable run id (see :mod:`warmup_lib.store`).  Every invalid value raises ``ValueError`` naming the
+stable run id (see :mod:`warmup_lib.runs.store`).  Every invalid value raises ``ValueError`` naming the
 field and the allowed values, at construction time, never half way through a run.
 
 Learning rates are absolute here.  Setting eta_trgt as a multiple of the measured initial sharpness
@@ -285,7 +285,7 @@ PRESETS["paper"]["01_catapult_primer"] = {
 }
 
 
-# Chapter 5, phase diagrams (warmup_lib.phase_experiments builds the sweeps).  sgd_eta: the first
+# Chapter 5, phase diagrams (warmup_lib.chapters.phase_diagrams builds the sweeps).  sgd_eta: the first
 # columns of each SGD family in units of 1/lambda_0 (the grid then doubles until every T_wrm row
 # diverges or fails); adam_eta_start x 2^j (j < adam_eta_columns): the first absolute Adam columns.
 _PHASE_DATA_MNIST1D = {"dataset": "mnist1d", "augment": False, "data_root": None, "data_download": False}
@@ -362,7 +362,7 @@ def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
     return {"preset": preset, **PRESETS[preset][notebook]}
 
 
-# Chapter 6, warmup from the critical learning rate and persistent catapult warmup (warmup_lib.critical_runs).
+# Chapter 6, warmup from the critical learning rate and persistent catapult warmup (warmup_lib.chapters.critical_lr_warmup).
 # eta_multiples: eta_trgt in units of 1/lambda_0 (the Fig. 5 grid; eta_c searched from eta_trgt/T_wrm with
 # tolerance delta); pcw_targets: the persistent-catapult comparisons, [loss, eta_trgt in units of that loss's
 # 1/lambda_0] each, against a linear warmup of pcw_linear_warmup steps and a constant rate.

@@ -1,0 +1,21 @@
+"""Curvature of the training loss: Hessian-vector products, eigensolvers, sharpness, thresholds.
+
+- :mod:`~warmup_lib.curvature.hessian`: matrix-free Hessian-vector products H v (double backward or
+  forward-over-reverse), in a float64 copy if asked, over one or several batches.
+- :mod:`~warmup_lib.curvature.eigensolvers`: restarted Lanczos (and scipy's ARPACK) over an HVP.
+- :mod:`~warmup_lib.curvature.spectrum`: the sharpness lambda_max(H) and Adam's pre-conditioned
+  sharpness lambda_max(P^-1 H).
+- :mod:`~warmup_lib.curvature.thresholds`: 2/eta, (2 + 2 beta)/eta and 38/eta.
+- :mod:`~warmup_lib.curvature.tracker`: :class:`SharpnessTracker`, for any training loop.
+"""
+
+from warmup_lib.curvature.eigensolvers import EigenResult, top_eigenpairs
+from warmup_lib.curvature.hessian import HVPOperator, hvp
+from warmup_lib.curvature.spectrum import adam_preconditioner, preconditioned_sharpness, sharpness
+from warmup_lib.curvature.thresholds import adam_threshold, momentum_threshold, sgd_threshold
+from warmup_lib.curvature.tracker import SharpnessTracker
+
+__all__ = [
+    "EigenResult", "HVPOperator", "SharpnessTracker", "adam_preconditioner", "adam_threshold", "hvp",
+    "momentum_threshold", "preconditioned_sharpness", "sgd_threshold", "sharpness", "top_eigenpairs",
+]

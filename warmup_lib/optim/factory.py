@@ -1,0 +1,52 @@
+"""Optimizers from an :class:`~warmup_lib.config.OptimConfig`, and GI-Adam's g0 step.
+
+* 'sgd': ``torch.optim.SGD`` (heavy ball when momentum > 0: m_t = g_t + beta m_{t-1},
+  theta_{t+1} = theta_t - eta_t m_t; dampening 0, no Nesterov), as ``optax.sgd`` in the paper.
+* 'adam': ``torch.optim.Adam``; 'radam': ``torch.optim.RAdam`` (rectification threshold 5, as
+  ``optax.radam``).
+* 'gi_adam' / 'ri_adam': :class:`warmup_lib.optim.giadam.GIAdam` with v0 = g0^2 / v0 = r^2 (||r|| = ||g0||);
+  g0 comes from one extra training batch (:func:`initialise_second_moment`), as in the authors' code.
+
+No weight decay anywhere, as in the paper.  Learning rates are set by the trainer before every
+update (group["lr"] = group["lr_mult"] * eta_t), so the optimizers are built with lr = 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from warmup_lib.config import OptimConfig
+
+GRADIENT_INIT_V0 = {"gi_adam": "grad", "ri_adam": "random"}  # optimizers that need g0 before training
+
+
+def build_optimizer(cfg: OptimConfig, param_groups: list[dict]) -> torch.optim.Optimizer:
+    """The optimizer named by ``cfg.name`` over ``param_groups`` (extra keys such as lr_mult are kept)."""
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(param_groups, lr=0.0, momentum=cfg.momentum, dampening=0.0)
+    if cfg.name == "adam":
+        return torch.optim.Adam(param_groups, lr=0.0, betas=betas, eps=cfg.eps)
+    if cfg.name == "radam":
+        return torch.optim.RAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps)
+    if cfg.name in GRADIENT_INIT_V0:
+        from warmup_lib.optim.giadam import GIAdam
+
+        return GIAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps, v0=GRADIENT_INIT_V0[cfg.name])
+    raise ValueError(f"optim.name: got {cfg.name!r}; allowed values are 'sgd', 'adam', 'radam', 'gi_adam', 'ri_adam'")
+
+
+def initialise_second_moment(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
+                             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                             inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    """GI-/RI-Adam set-up: g0 = grad L(theta_0) on (inputs, targets), then v0 from g0.
+
+    The caller draws this batch from the training stream and trains from the next one, so g0's
+    batch is never trained on (code digest section 4).  Gradients are cleared afterwards.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss_fn(model(inputs), targets).backward()
+    optimizer.init_from_grad()
+    optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,222 @@
+"""One training run: per-step records, periodic evaluation, and the run's outcome.
+
+Indexing follows the authors' code (digest section 7).  Per-step record t (t = 0..T-1) describes
+update t, which maps theta_t to theta_{t+1}: its ``lr`` is eta_t (before the per-group lr_mult),
+and ``loss``, ``accuracy`` and ``grad_norm`` = ||grad L_B(theta_t)||_2 are measured on that step's
+batch B at theta_t, *before* the update; callback measurements in the same row are also at theta_t
+on that batch.  Evaluation row s describes theta_s, the parameters after s updates, so record t
+and evaluation s = t describe the same parameters.  Evaluations run at s = 0, every
+``eval_every`` updates, and after the last update: test loss and accuracy on the whole test set,
+train loss and accuracy on the first ``TRAIN_EVAL_MAX`` training examples (all of them for the
+book's small data sets), without augmentation.
+
+Outcomes (paper section 5 and digest section 9): 'diverged' when a training loss is not finite (the
+run stops there; that record row is kept and no update is made from it); otherwise 'failed' when
+the final train accuracy is below ``failure_factor`` / K (K classes: ``failure_factor`` x chance);
+otherwise 'converged'.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from warmup_lib.config import RunConfig
+from warmup_lib.data import BatchStream, Dataset, load_data
+from warmup_lib.losses import accuracy, get_loss
+from warmup_lib.models import build_model, param_groups
+from warmup_lib.optim.factory import GRADIENT_INIT_V0, build_optimizer, initialise_second_moment
+from warmup_lib.schedules import Schedule
+
+TRAIN_EVAL_MAX = 10_000  # train metrics use at most this many (the first) training examples
+EVAL_CHUNK = 1024  # examples per forward pass during evaluation
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Callback(Protocol):
+    """A per-step measurement, called every step *before* the update, with that step's batch.
+
+    ``callback(step, model, loss_fn, inputs, targets, optimizer)`` sees theta_t (``model``), the
+    batch that update t trains on, and the optimizer state before update t (for Adam: m_t-1, v_t-1,
+    step count t).  It keeps its own cadence and returns a mapping of column name -> float when it
+    measures, None otherwise; the values land in record row t (NaN on steps it skips).  It must not
+    change the parameters, the optimizer state or the data stream; it may leave ``.grad`` dirty
+    (the trainer clears gradients after the callbacks).  Measurements that change what a stored run
+    means belong in :class:`~warmup_lib.config.RunConfig` (``sharpness_every``), not in ad-hoc
+    callbacks, so that the results store's hash covers them.
+    """
+
+    def __call__(self, step: int, model: torch.nn.Module, loss_fn: LossFn, inputs: torch.Tensor,
+                 targets: torch.Tensor, optimizer: torch.optim.Optimizer) -> Mapping[str, float] | None: ...
+
+
+@dataclass
+class RunResult:
+    """``records``: one row per update (step, lr, loss, accuracy, grad_norm, callback columns);
+    ``evals``: one row per evaluation (step, train_loss, train_accuracy, test_loss, test_accuracy);
+    ``summary``: outcome and headline numbers (see :func:`run`)."""
+
+    records: pd.DataFrame
+    evals: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def _config_callbacks(cfg: RunConfig) -> list[Callback]:
+    """Sharpness trackers requested by the config (part of the run's identity, unlike ad-hoc callbacks)."""
+    if cfg.sharpness_every == 0 and cfg.pre_sharpness_every == 0:
+        return []
+    from warmup_lib.curvature.tracker import SharpnessTracker  # lazy: only runs that measure curvature need it
+
+    trackers = []
+    if cfg.sharpness_every > 0:
+        trackers.append(SharpnessTracker(every=cfg.sharpness_every, preconditioned=False))
+    if cfg.pre_sharpness_every > 0:
+        trackers.append(SharpnessTracker(every=cfg.pre_sharpness_every, hessian=False, preconditioned=True))
+    return trackers
+
+
+def _prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, augment: bool) -> Dataset:
+    """Cast float tensors to the run's dtype once; move everything to the device unless the batches
+    are augmented (augmentation draws from a CPU generator, so those batches move per step)."""
+    def convert(x: torch.Tensor, move: bool) -> torch.Tensor:
+        x = x.to(dtype) if x.is_floating_point() else x
+        return x.to(device) if move else x
+
+    return Dataset(convert(dataset.x_train, not augment), convert(dataset.y_train, not augment),
+                   convert(dataset.x_test, True), convert(dataset.y_test, True),
+                   dataset.num_classes, dataset.input_shape, dataset.name)
+
+
+@torch.no_grad()
+def _evaluate(model: torch.nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy over all examples, in chunks of EVAL_CHUNK (chunk means weighted by size)."""
+    total_loss = inputs.new_zeros((), dtype=torch.float64)
+    total_correct = inputs.new_zeros((), dtype=torch.float64)
+    for start in range(0, inputs.shape[0], EVAL_CHUNK):
+        x, y = inputs[start:start + EVAL_CHUNK], targets[start:start + EVAL_CHUNK]
+        outputs = model(x)
+        total_loss += loss_fn(outputs, y).double() * x.shape[0]
+        total_correct += torch.as_tensor(accuracy(outputs, y)).double() * x.shape[0]
+    return total_loss / inputs.shape[0], total_correct / inputs.shape[0]
+
+
+def _evaluation_row(step: int, model: torch.nn.Module, loss_fn: LossFn, data: Dataset, device: torch.device) -> dict[str, float]:
+    model.eval()
+    x_train, y_train = data.x_train[:TRAIN_EVAL_MAX].to(device), data.y_train[:TRAIN_EVAL_MAX].to(device)
+    values = torch.stack([*_evaluate(model, loss_fn, x_train, y_train), *_evaluate(model, loss_fn, data.x_test, data.y_test)])
+    model.train()
+    train_loss, train_accuracy, test_loss, test_accuracy = values.tolist()  # one device sync per evaluation
+    return dict(step=step, train_loss=train_loss, train_accuracy=train_accuracy, test_loss=test_loss, test_accuracy=test_accuracy)
+
+
+def _records_frame(columns: dict[str, list], extras: dict[str, dict[int, float]]) -> pd.DataFrame:
+    records = pd.DataFrame(columns)
+    for name, by_step in extras.items():
+        records[name] = pd.Series(by_step, dtype="float64").reindex(records["step"]).to_numpy()
+    return records
+
+
+def _outcome(diverged: bool, final: dict[str, float], num_classes: int, failure_factor: float) -> str:
+    if diverged:
+        return "diverged"
+    if not final["train_accuracy"] >= failure_factor / num_classes:  # NaN accuracy also fails
+        return "failed"
+    return "converged"
+
+
+def _summary(cfg: RunConfig, evals: pd.DataFrame, outcome: str, steps_run: int, schedule: Schedule,
+             num_params: int, wall_time: float) -> dict[str, Any]:
+    final = evals.iloc[-1]
+    return dict(
+        outcome=outcome, steps_run=steps_run, diverged_step=steps_run if outcome == "diverged" else None,
+        final_test_accuracy=float(final["test_accuracy"]), final_test_loss=float(final["test_loss"]),
+        best_test_accuracy=float(evals["test_accuracy"].max()), best_test_loss=float(evals["test_loss"].min()),
+        final_train_accuracy=float(final["train_accuracy"]), final_train_loss=float(final["train_loss"]),
+        lr_reach_step=schedule.reach_step, num_params=num_params, wall_time_s=wall_time, config=cfg.to_dict(),
+    )
+
+
+def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
+        progress: bool = False) -> RunResult:
+    """Train the model of ``cfg`` for ``cfg.steps`` updates and return its records, evaluations and summary.
+
+    Before update t every param group gets lr = lr_mult * eta_t with eta_t = Schedule(cfg.schedule)(t).
+    ``optimizer_factory(param_groups)`` replaces the optimizer built from ``cfg.optim`` (the groups
+    come from :func:`warmup_lib.models.param_groups`; a run built this way is not described by its
+    config alone).  For 'gi_adam' / 'ri_adam' one extra training batch defines g0 and v0, and
+    training starts on the next batch.  Config trackers (``sharpness_every``,
+    ``pre_sharpness_every``) run before ``callbacks``.  The model is initialised after
+    ``torch.manual_seed(cfg.seed)`` and the batches come from ``BatchStream(seed=cfg.seed)``, so a
+    CPU run is bit-reproducible.
+
+    Summary: outcome ('converged' | 'diverged' | 'failed'), steps_run (updates made), diverged_step,
+    final/best test accuracy and loss, final train accuracy and loss, lr_reach_step (first t with
+    eta_t = eta_trgt), num_params, wall_time_s and the config as a plain dict.
+    """
+    start_time = time.perf_counter()
+    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    data = _prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
+    model.train()
+    loss_fn = get_loss(cfg.loss)
+    schedule = Schedule.from_config(cfg.schedule, cfg.steps)
+    learning_rates = schedule.values().tolist()
+    groups = param_groups(model, cfg.model, cfg.optim.name, learning_rates[0])
+    optimizer = optimizer_factory(groups) if optimizer_factory is not None else build_optimizer(cfg.optim, groups)
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = stream.next()
+        return inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+
+    if cfg.optim.name in GRADIENT_INIT_V0:
+        initialise_second_moment(optimizer, model, loss_fn, *next_batch())
+
+    all_callbacks = [*_config_callbacks(cfg), *callbacks]
+    columns: dict[str, list] = {"step": [], "lr": [], "loss": [], "accuracy": [], "grad_norm": []}
+    extras: dict[str, dict[int, float]] = {}
+    evals = [_evaluation_row(0, model, loss_fn, data, device)] if cfg.eval_every > 0 else []
+    diverged, steps_run = False, 0
+    for step in tqdm(range(cfg.steps), disable=not progress, desc="train", mininterval=1.0):
+        inputs, targets = next_batch()
+        for callback in all_callbacks:
+            for name, value in (callback(step, model, loss_fn, inputs, targets, optimizer) or {}).items():
+                column = extras.setdefault(name, {})
+                if name in columns or step in column:
+                    raise ValueError(f"callbacks: column {name!r} at step {step} is measured twice")
+                column[step] = float(value)
+        optimizer.zero_grad(set_to_none=True)
+        outputs = model(inputs)
+        loss = loss_fn(outputs, targets)
+        loss.backward()
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        # the one device sync per step; float32 values become Python floats exactly
+        measured = torch.stack([loss.detach(), accuracy(outputs.detach(), targets), grad_norm]).tolist()
+        for name, value in zip(("step", "lr", "loss", "accuracy", "grad_norm"), (step, learning_rates[step], *measured)):
+            columns[name].append(value)
+        if not math.isfinite(measured[0]):
+            diverged = True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = group.get("lr_mult", 1.0) * learning_rates[step]
+        optimizer.step()
+        steps_run = step + 1
+        if cfg.eval_every > 0 and steps_run % cfg.eval_every == 0 and steps_run < cfg.steps:
+            evals.append(_evaluation_row(steps_run, model, loss_fn, data, device))
+    if not evals or evals[-1]["step"] != steps_run:  # a run diverging at step 0 was evaluated already
+        evals.append(_evaluation_row(steps_run, model, loss_fn, data, device))
+    evals_frame = pd.DataFrame(evals)
+    outcome = _outcome(diverged, evals[-1], data.num_classes, cfg.failure_factor)
+    num_params = sum(p.numel() for p in model.parameters())
+    summary = _summary(cfg, evals_frame, outcome, steps_run, schedule, num_params, time.perf_counter() - start_time)
+    return RunResult(_records_frame(columns, extras), evals_frame, summary)
