@@ -64,10 +64,13 @@ def test_input_hash_follows_code_parameters_and_library_but_not_prose(tiny: Path
 
 
 def test_package_hash_ignores_tooling_and_follows_library_sources(tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
     (tmp_path / "science.py").write_text("x = 1\n")
-    (tmp_path / "cli.py").write_text("y = 1\n")
+    (tmp_path / "tools" / "cli.py").write_text("y = 1\n")
+    (tmp_path / "__main__.py").write_text("z = 1\n")
     base = notebooks.package_hash(tmp_path)
-    (tmp_path / "cli.py").write_text("y = 2\n")
+    (tmp_path / "tools" / "cli.py").write_text("y = 2\n")
+    (tmp_path / "__main__.py").write_text("z = 2\n")
     assert notebooks.package_hash(tmp_path) == base
     (tmp_path / "science.py").write_text("x = 2\n")
     assert notebooks.package_hash(tmp_path) != base
