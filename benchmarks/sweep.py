@@ -26,7 +26,8 @@ import torch
 
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
 from warmup_lib.runs.calibration import choose_executor
-from warmup_lib.runs.executors import atomic_write_json, make_executor
+from warmup_lib.atomic import atomic_write_json
+from warmup_lib.runs.executors import make_executor
 
 ETAS = (0.02, 0.05, 0.1, 0.2)
 WARMUPS = (1, 16, 64, 256)

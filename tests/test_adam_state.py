@@ -11,7 +11,7 @@ import torch
 
 from warmup_lib.runs import train
 from warmup_lib.optim.adam_state import (
-    AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, initial_curvature, matching_linear_warmup,
+    AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, matching_linear_warmup,
 )
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.optim.giadam import GIAdam
@@ -130,25 +130,3 @@ def test_tracker_in_the_trainer_sees_gi_adams_initial_second_moment() -> None:
     # GI-Adam's v0 = g0^2 (full batch: g0 is the first step's gradient), so ||v0|| = ||g0^2|| > 0
     assert gi["v_norm"][0] > 0 and gi["m_norm"][0] == 0.0
     assert gi["last_update_rms"][1] == pytest.approx(math.sqrt(1 - 0.999) * adam["last_update_rms"][1], rel=0.05)
-
-
-def test_initial_curvature_equals_the_runs_own_step0_measurement() -> None:
-    cfg = _tiny_run("adam", steps=1, sharpness_every=1, pre_sharpness_every=1)
-    records = train.run(cfg).records
-    values = initial_curvature(cfg)
-    assert values["lambda_H"] == pytest.approx(records["sharpness"][0], rel=1e-3)
-    assert values["lambda_PH"] == pytest.approx(records["pre_sharpness"][0], rel=1e-3)
-    assert 1.0 <= values["participation"] <= values["num_params"]
-
-
-def test_gi_adam_lowers_the_initial_preconditioned_sharpness_by_sqrt_one_minus_beta2() -> None:
-    """Full batch and eps = 0: P_GI = P_Adam / sqrt(1 - beta2) exactly, so lambda_0 falls by 1/sqrt(1 - beta2)."""
-    adam = initial_curvature(_tiny_run("adam", **{"optim.eps": 0.0}), tol=1e-6)
-    gi = initial_curvature(_tiny_run("gi_adam", **{"optim.eps": 0.0}), tol=1e-6)
-    assert adam["lambda_PH"] / gi["lambda_PH"] == pytest.approx(1 / math.sqrt(1 - 0.999), rel=1e-3)
-    assert adam["lambda_H"] == pytest.approx(gi["lambda_H"], rel=1e-4)
-
-
-def test_initial_curvature_refuses_sgd() -> None:
-    with pytest.raises(ValueError, match="optim.name"):
-        initial_curvature(_tiny_run("sgd"))

@@ -1,5 +1,4 @@
-"""warmup_lib.chapters.critical_lr_warmup: searches at a run's initialisation, warmup from eta_c through the
-store, the Fig. 5 grid, and persistent catapult warmup inside train.run.
+"""warmup_lib.chapters.critical_lr_warmup: warmup from eta_c through the store, the Fig. 5 grid, and persistent catapult warmup inside train.run.
 
 Oracles: the search and the warmup built by hand from their public parts (build_model,
 BatchStream, critical_lr, PersistentCatapultWarmup in a hand-written loop), the closed-form
@@ -8,7 +7,6 @@ schedule, and t_reach / t_save.
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -36,31 +34,6 @@ def _initial(cfg: RunConfig):
     stream = BatchStream(data, cfg.batch_size, seed=cfg.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     return model, get_loss(cfg.loss), stream, optimizer
-
-
-def test_search_at_initialisation_equals_a_hand_built_search() -> None:
-    model, loss_fn, stream, optimizer = _initial(TINY)
-    expected = critical_lr(model, loss_fn, *stream.next(), optimizer, eta0=0.01, delta=0.1, eta_max=5.0)
-    measured = cr.measure_critical_lr(TINY, eta0=0.01, delta=0.1, eta_max=5.0)
-    assert measured["eta_c"] == expected.eta_c and measured["forward_passes"] == expected.forward_passes
-    assert measured["total_passes"] == expected.forward_passes + 2
-    assert measured["trials"] == [list(trial) for trial in expected.losses]
-    assert measured["loss0"] == pytest.approx(math.log(10), rel=0.3)  # cross-entropy near chance at init
-
-
-def test_search_key_ignores_the_schedule_but_not_the_settings() -> None:
-    other = TINY.replace(**{"schedule.eta_trgt": 7.0, "schedule.warmup_steps": 2}, steps=30)
-    assert cr.search_key(TINY, eta0=0.1) == cr.search_key(other, eta0=0.1)
-    assert cr.search_key(TINY, eta0=0.1) != cr.search_key(TINY, eta0=0.2)
-    assert cr.search_key(TINY, eta0=0.1) != cr.search_key(TINY.replace(seed=1), eta0=0.1)
-
-
-def test_load_or_search_records_and_reuses(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = cr.load_or_search("exp", TINY, eta0=0.01, eta_max=2.0, root=tmp_path)
-    recorded = json.loads((tmp_path / "exp" / cr.SEARCH_FILE).read_text())
-    assert list(recorded.values()) == [first]
-    monkeypatch.setattr(cr, "measure_critical_lr", lambda *a, **k: pytest.fail("searched again"))
-    assert cr.load_or_search("exp", TINY, eta0=0.01, eta_max=2.0, root=tmp_path) == first
 
 
 def test_from_critical_lr_is_the_papers_schedule_in_the_stored_run(tmp_path) -> None:

@@ -221,4 +221,4 @@ def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monke
     assert "(14c)" in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / GI_ADAM).iterdir())
     # mechanism, implicit-warmup and failure-preview runs, and the epsilon -> 0 check at initialisation
-    assert len(stored) == 6 + 3 + 4 + 1 and "initial_curvature_eps0.json" in stored
+    assert len(stored) == 6 + 3 + 4 + 1 and "initial_curvature.json" in stored

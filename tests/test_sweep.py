@@ -14,15 +14,11 @@ import time
 import pandas as pd
 import pytest
 import torch
-from torch.func import functional_call
 
 from warmup_lib.runs import store, train
 from warmup_lib.tools.cli import main as cli_main
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
-from warmup_lib.data import BatchStream, load_data
-from warmup_lib.losses import mse_loss
-from warmup_lib.models import build_model
-from warmup_lib.runs.sweep import Sweep, load_sweep, measure_lambda0, run_sweep
+from warmup_lib.runs.sweep import Sweep, load_sweep, run_sweep
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
                  batch_size=32, steps=24, eval_every=10)
@@ -56,33 +52,6 @@ def count_runs(monkeypatch) -> list[RunConfig]:
 def test_invalid_sweeps_raise_naming_the_field(changes, field) -> None:
     with pytest.raises(ValueError, match=field):
         Sweep(**{"experiment": "x", "base": TINY, "eta_trgt": (1.0,), **changes})
-
-
-def _dense_lambda_max(cfg: RunConfig, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Oracle: the top eigenvalue of the dense float64 Hessian at the run's initialisation."""
-    torch.manual_seed(cfg.seed)
-    data = load_data(cfg.data)
-    model = build_model(cfg.model, data.input_shape, data.num_classes).double()
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for _, p in model.named_parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    def loss(theta: torch.Tensor) -> torch.Tensor:
-        pieces = torch.split(theta, [math.prod(s) for s in shapes])
-        params = {n: piece.reshape(s) for n, piece, s in zip(names, pieces, shapes)}
-        return mse_loss(functional_call(model, params, (inputs.double(),)), targets.double())
-
-    return float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat, vectorize=True))[-1])
-
-
-def test_lambda0_is_the_mean_top_hessian_eigenvalue_over_the_runs_first_batches() -> None:
-    cfg = TINY.replace(seed=3, **{"model.width": 6, "model.depth": 2})
-    measured = measure_lambda0(cfg, batches=3)
-    stream = BatchStream(load_data(cfg.data), cfg.batch_size, seed=cfg.seed)
-    oracle = [_dense_lambda_max(cfg, *stream.next()) for _ in range(3)]
-    assert measured["batches"] == 3
-    assert measured["per_batch"] == pytest.approx(oracle, rel=1e-5)
-    assert measured["lambda_0"] == pytest.approx(sum(oracle) / 3, rel=1e-5)
 
 
 def test_grid_covers_every_combination_in_lambda0_units(tmp_path) -> None:

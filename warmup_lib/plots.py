@@ -9,7 +9,6 @@ Every builder draws on axes it is given or returns a Figure; nothing is shown or
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+from warmup_lib.atomic import atomic_write
 
 # ---------------------------------------------------------------------------------------------------
 # Style and saving
@@ -72,12 +72,10 @@ def save(fig: plt.Figure, name: str, fig_dir: str | None = None) -> str | None:
     Returns the path written, or None."""
     if fig_dir is None:
         return None
-    os.makedirs(fig_dir, exist_ok=True)
     path = os.path.join(fig_dir, f"{name}.png")
-    handle, tmp_path = tempfile.mkstemp(suffix=".png", dir=fig_dir)
-    os.close(handle)
-    fig.savefig(tmp_path, format="png", dpi=STYLE["savefig.dpi"], metadata={"Software": None})  # stable bytes
-    os.replace(tmp_path, path)
+    # no "Software" metadata: the bytes stay the same across matplotlib versions
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=STYLE["savefig.dpi"],
+                                                  metadata={"Software": None}), binary=True)
     return path
 
 

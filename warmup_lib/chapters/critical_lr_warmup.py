@@ -1,13 +1,14 @@
 """Training runs that start from the critical learning rate (paper sections 6.1 and 7), through
 :func:`warmup_lib.runs.train.run` and the results store.
 
-* Warmup from eta_init = eta_c (paper Fig. 5): :func:`measure_critical_lr` runs the paper's
-  forward-pass search (:func:`warmup_lib.critical.search.critical_lr`) at the run's own initialisation on
-  the batch its first update trains on; :func:`from_critical_lr` puts
+* Warmup from eta_init = eta_c (paper Fig. 5):
+  :func:`~warmup_lib.runs.measure.measure_critical_lr` runs the paper's forward-pass search
+  (:func:`warmup_lib.critical.search.critical_lr`) at the run's own initialisation on the batch its
+  first update trains on; :func:`from_critical_lr` puts
   eta_init = min(eta_c, eta_trgt) into the run's :class:`~warmup_lib.config.ScheduleConfig`
   (warmup 'from_init', eta_t = min(eta_init + eta_trgt (t+1)/T_wrm, eta_trgt)), so the stored run
-  is described by its config alone.  :func:`load_or_search` records every search (eta_c, bracket,
-  forward passes) in ``<root>/<experiment>/critical_lr.json``, so a rerun reuses the measured eta_c
+  is described by its config alone.  :func:`~warmup_lib.runs.measure.load_or_search` records every
+  search (eta_c, bracket, forward passes) in ``<root>/<experiment>/critical_lr.json``, so a rerun reuses the measured eta_c
   and finds its runs in the store.
 * :func:`critical_warmup_grid` runs the paper's Fig. 5 grid over (eta_trgt, T_wrm): for every
   cell the linear warmup from 0 and the warmup from eta_c (searched from eta0 = eta_trgt/T_wrm,
@@ -21,8 +22,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,86 +31,11 @@ import pandas as pd
 import torch
 
 from warmup_lib.runs import store
-from warmup_lib.critical.search import critical_lr
 from warmup_lib.critical.warmup import GRADIENT_PASS_COST, PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import RunConfig
-from warmup_lib.data import BatchStream, load_data
-from warmup_lib.runs.executors import atomic_write_json, make_executor
-from warmup_lib.losses import get_loss
-from warmup_lib.models import build_model, param_groups
-from warmup_lib.optim.factory import GRADIENT_INIT_V0, build_optimizer, initialise_second_moment
-from warmup_lib.runs.sweep import measure_lambda0
-from warmup_lib.runs.train import RunResult, _prepare_data, run
-
-SEARCH_FILE = "critical_lr.json"
-LAMBDA0_FILE = "lambda0.json"
-# what the search at initialisation depends on besides its own settings: the config without these
-_NOT_IN_SEARCH = ("schedule", "steps", "eval_every", "sharpness_every", "pre_sharpness_every", "failure_factor")
-
-
-def measure_critical_lr(cfg: RunConfig, eta0: float, delta: float = 0.1, eta_max: float | None = None,
-                        method: str = "paper") -> dict[str, Any]:
-    """eta_c at the initialisation of ``cfg``'s run, on the batch its first update trains on.
-
-    The model, optimizer and batch stream are built exactly as :func:`warmup_lib.runs.train.run` builds
-    them (GI-/RI-Adam: v0 from the first batch, the search on the second).  The search starts at
-    ``eta0`` and is capped at ``eta_max`` (the paper caps Alg. 1 at eta_trgt).  Returns the
-    search as plain numbers: eta_c, eta_lower, loss0, forward_passes (trial forwards),
-    total_passes (= forward_passes + 2 for the one gradient, the T_fp of T_save), capped,
-    within_tolerance, trials ([eta, one-step loss] in the order tried) and the settings.
-    """
-    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
-    data = _prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
-    torch.manual_seed(cfg.seed)  # the run's own initialisation
-    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
-    model.train()
-    loss_fn = get_loss(cfg.loss)
-    optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.model, cfg.optim.name, 0.0))
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
-    batch = [t.to(device) for t in stream.next()]
-    if cfg.optim.name in GRADIENT_INIT_V0:
-        initialise_second_moment(optimizer, model, loss_fn, *batch)
-        batch = [t.to(device) for t in stream.next()]
-    search = critical_lr(model, loss_fn, *batch, optimizer, eta0=eta0, delta=delta, eta_max=eta_max, method=method)
-    return {"eta_c": search.eta_c, "eta_lower": search.eta_lower, "loss0": search.loss0,
-            "forward_passes": search.forward_passes, "total_passes": search.forward_passes + GRADIENT_PASS_COST,
-            "capped": search.capped, "within_tolerance": search.within_tolerance,
-            "trials": [list(trial) for trial in search.losses], "eta0": eta0, "delta": delta, "eta_max": eta_max, "method": method}
-
-
-def search_key(cfg: RunConfig, **settings: Any) -> str:
-    """Hash of what a measurement at initialisation depends on: the config without its schedule and
-    length, plus the measurement's ``settings``."""
-    relevant = cfg.to_dict()
-    for name in _NOT_IN_SEARCH:
-        relevant.pop(name)
-    relevant["settings"] = settings
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _load_or_measure(path: Path, key: str, measure) -> dict[str, Any]:
-    table = json.loads(path.read_text()) if path.exists() else {}
-    if key not in table:
-        table[key] = measure()
-        atomic_write_json(path, table)
-    return table[key]
-
-
-def load_or_search(experiment: str, cfg: RunConfig, eta0: float, delta: float = 0.1, eta_max: float | None = None,
-                   method: str = "paper", root: str | Path = "results") -> dict[str, Any]:
-    """:func:`measure_critical_lr`, recorded in ``<root>/<experiment>/critical_lr.json`` (atomic
-    write) and read back from there when the same search was made before."""
-    key = search_key(cfg, eta0=eta0, delta=delta, eta_max=eta_max, method=method)
-    return _load_or_measure(Path(root) / experiment / SEARCH_FILE, key,
-                            lambda: measure_critical_lr(cfg, eta0, delta, eta_max, method))
-
-
-def load_or_measure_lambda0(experiment: str, cfg: RunConfig, batches: int = 10, root: str | Path = "results") -> float:
-    """lambda_0 of ``cfg`` (:func:`warmup_lib.runs.sweep.measure_lambda0`, mean over ``batches``
-    batches), recorded in ``<root>/<experiment>/lambda0.json``."""
-    key = search_key(cfg, lambda0_batches=batches)
-    record = _load_or_measure(Path(root) / experiment / LAMBDA0_FILE, key, lambda: measure_lambda0(cfg, batches))
-    return record["lambda_0"]
+from warmup_lib.runs.executors import make_executor
+from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
+from warmup_lib.runs.train import RunResult, run
 
 
 def critical_warmup_grid(experiment: str, base: RunConfig, multiples: list[float], warmup_steps: list[int],
@@ -128,7 +52,7 @@ def critical_warmup_grid(experiment: str, base: RunConfig, multiples: list[float
     (:func:`~warmup_lib.critical.warmup.t_save` with T_fp), save_fraction = t_save/T_wrm, and per
     schedule ('linear', 'critical') the outcome and best / final test accuracy.
     """
-    lambda_0 = load_or_measure_lambda0(experiment, base, lambda0_batches, root)
+    lambda_0 = load_or_measure_lambda0(experiment, base, lambda0_batches, root)["lambda_0"]
     cells = []
     for warmup in warmup_steps:
         for c in multiples:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from warmup_lib.curvature.eigensolvers import EigenResult, top_eigenpairs
-from warmup_lib.curvature.hessian import HVPOperator, LossFn, hvp, trainable_parameters
+from warmup_lib.curvature.hessian import HVPOperator, LossFn, trainable_parameters
 
 __all__ = ["sharpness", "preconditioned_sharpness", "adam_preconditioner"]
 
@@ -58,13 +58,35 @@ def sharpness(
     solver: str = "lanczos",
     max_hvps: int = 1000,
 ) -> float | EigenResult:
-    """lambda_max(H) of the loss on the batch(es), to relative residual ``tol``.
+    """The sharpness lambda^H = lambda_max(H), the top eigenvalue of the loss's Hessian.
 
-    ``inputs``/``targets``: one batch, or sequences of batches (the loss is their batch-size-weighted
-    mean).  ``dtype=torch.float64`` measures in a float64 copy.  ``v0`` ((n,) or (n, m)) warm-starts
-    the solver.  ``mode`` is the train/eval mode of normalisation and dropout layers during the
-    measurement.  Returns a float, or with ``return_info`` the ``EigenResult`` (top-k eigenvalues,
-    eigenvectors over the flat trainable parameters, relative residuals, products used).
+    H = d^2 L / d theta^2 over the flat trainable parameters theta, with L the batch-size-weighted
+    mean of the losses on the batch(es).  H is never formed: a matrix-free eigensolver applies
+    Hessian-vector products (:func:`~warmup_lib.hvp`) until the top ``k`` eigenpairs (lambda, y)
+    meet the relative residual norm(H y - lambda y) / abs(lambda) <= ``tol``.  Gradient descent at
+    learning rate eta is stable while lambda^H < 2/eta (:func:`~warmup_lib.sgd_threshold`).  The
+    model's parameters, buffers, ``.grad`` fields and modes are left untouched.
+
+    Args:
+        model: the network, at the parameters where H is measured.
+        loss_fn: ``loss_fn(model(x), y)`` is the mean loss on one batch.
+        inputs: one batch, or a sequence of batches.
+        targets: the matching targets.
+        k: the number of top eigenpairs.
+        tol: the relative residual at which the solver stops.
+        dtype: measure in a copy of this dtype (``torch.float64`` for reference values); None
+            keeps the model's.
+        v0: a warm start, (n,) or (n, m), over the flat trainable parameters.
+        mode: "train" or "eval", the mode of normalisation and dropout layers while measuring.
+        return_info: return the whole eigensolver result instead of the top eigenvalue.
+        method: how H v is computed, "double_backward" or "forward_over_reverse".
+        solver: "lanczos" (warm-startable) or "eigsh" (ARPACK).
+        max_hvps: the budget of Hessian-vector products.
+
+    Returns:
+        lambda_max(H) as a float, or with ``return_info`` an
+        :class:`~warmup_lib.curvature.eigensolvers.EigenResult` (top-k eigenvalues, eigenvectors
+        over the flat trainable parameters, relative residuals, products used).
     """
     operator = HVPOperator(model, loss_fn, inputs, targets, method=method, dtype=dtype, mode=mode)
     result = _solve(operator, k, tol, v0, solver, max_hvps)
@@ -130,12 +152,44 @@ def preconditioned_sharpness(
     solver: str = "lanczos",
     max_hvps: int = 1000,
 ) -> float | EigenResult:
-    """lambda_max(P^-1/2 H P^-1/2) with P the Adam preconditioner of the upcoming update.
+    """Adam's pre-conditioned sharpness lambda^{P^-1 H} = lambda_max(P^-1/2 H P^-1/2).
 
-    P is built by ``adam_preconditioner`` from the optimizer's state and the gradient of the same
-    loss on the same batch(es); Adam is stable while eta * lambda < ``adam_threshold`` * eta = 38
-    (beta1 = 0.9).  Arguments and return value as in ``sharpness``; the returned eigenvectors are
-    those of the symmetric operator (P^1/2 times the eigenvectors of P^-1 H).
+    P is the diagonal preconditioner of the optimizer's upcoming update, built from its state (step
+    count t, second moment v_t; v_t = 0 before the first step unless the optimizer holds one, as
+    GI-Adam does) and the gradient g of the same loss on the same batch(es)::
+
+        v_{t+1} = beta2 v_t + (1 - beta2) g^2
+        P       = (1 - beta1^(t+1)) (sqrt(v_{t+1} / (1 - beta2^(t+1))) + eps) / lr_mult
+
+    Adam at learning rate eta is stable while eta lambda^{P^-1 H} < (2 + 2 beta1) / (1 - beta1),
+    38 at beta1 = 0.9 (:func:`~warmup_lib.adam_threshold`).  P^-1/2 H P^-1/2 is symmetric with the
+    spectrum of P^-1 H; the eigensolver of :func:`~warmup_lib.sharpness` runs on it.  Neither the
+    model nor the optimizer's state is changed.
+
+    Args:
+        model: the network, at the parameters where H is measured.
+        loss_fn: ``loss_fn(model(x), y)`` is the mean loss on one batch.
+        inputs: one batch, or a sequence of batches.
+        targets: the matching targets.
+        optimizer: a ``torch.optim.Adam`` (without amsgrad) or :class:`~warmup_lib.GIAdam` holding
+            the model's parameters.
+        k: the number of top eigenpairs.
+        tol: the relative residual at which the solver stops.
+        dtype: measure in a copy of this dtype; None keeps the model's.
+        v0: a warm start, (n,) or (n, m), over the flat trainable parameters.
+        mode: "train" or "eval", the mode of normalisation and dropout layers while measuring.
+        return_info: return the whole eigensolver result instead of the top eigenvalue.
+        method: how H v is computed, "double_backward" or "forward_over_reverse".
+        solver: "lanczos" (warm-startable) or "eigsh" (ARPACK).
+        max_hvps: the budget of Hessian-vector products.
+
+    Returns:
+        lambda_max(P^-1 H) as a float, or with ``return_info`` an
+        :class:`~warmup_lib.curvature.eigensolvers.EigenResult` whose eigenvectors are those of the
+        symmetric operator (P^1/2 times the eigenvectors of P^-1 H).
+
+    Raises:
+        ValueError: if the optimizer is not Adam-type or does not hold every trainable parameter.
     """
     operator = HVPOperator(model, loss_fn, inputs, targets, method=method, dtype=dtype, mode=mode)
     preconditioner = adam_preconditioner(model, optimizer, operator.gradient())

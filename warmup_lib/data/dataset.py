@@ -8,12 +8,12 @@ labels are one-hot, and ``n_train`` / ``n_test`` subsets keep the *first* exampl
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from warmup_lib.atomic import atomic_write
 
 
 @dataclass
@@ -65,18 +65,8 @@ def cache_dir() -> Path:
 
 
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` (.npz) atomically: a temporary file in the same folder, then
-    ``os.replace``, so a reader never sees a half-written cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    """Write ``arrays`` to ``path`` (.npz) atomically, so a reader never sees a half-written cache."""
+    atomic_write(path, lambda handle: np.savez(handle, **arrays), binary=True)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 
-from warmup_lib.config import RunConfig
 
-__all__ = ["AdamStateTracker", "implicit_warmup_factor", "implicit_warmup_deficit", "matching_linear_warmup",
-           "initial_curvature"]
+__all__ = ["AdamStateTracker", "implicit_warmup_factor", "implicit_warmup_deficit", "matching_linear_warmup"]
 
 
 def _check_beta2(beta2: float) -> None:
@@ -124,41 +121,3 @@ class AdamStateTracker:
             record = {"m_norm": float(m.norm()), "v_norm": float(v.norm()), "last_update_rms": update_rms}
         self._previous = (step, parameters) if parameters is not None else None
         return record
-
-
-def initial_curvature(cfg: RunConfig, tol: float = 1e-3) -> dict[str, Any]:
-    """lambda_0^H and lambda_0^{P^-1 H} of the run ``cfg`` at its initialisation, before update 0.
-
-    The model, the optimizer (with GI-/RI-Adam's v0 from the stream's first batch, as
-    :func:`warmup_lib.runs.train.run` does) and the measurement batch (the batch update 0 trains on) are
-    exactly those of the run, so the values equal the run's step-0 tracker values (same solver,
-    ``tol``).  Also returns the participation ratio 1 / sum_i u_i^4 of the top unit eigenvector u of
-    P^-1/2 H P^-1/2: about 1 when it sits on a single parameter, up to n when it is spread evenly.
-    Keys: lambda_H, lambda_PH, participation, num_params.
-    """
-    from warmup_lib.curvature import spectrum as curvature
-    from warmup_lib.runs import train
-    from warmup_lib.data import BatchStream, load_data
-    from warmup_lib.losses import get_loss
-    from warmup_lib.models import build_model, param_groups
-    from warmup_lib.optim.factory import GRADIENT_INIT_V0, build_optimizer, initialise_second_moment
-
-    if cfg.optim.name not in ("adam", *GRADIENT_INIT_V0):
-        raise ValueError(f"optim.name: got {cfg.optim.name!r}; allowed values are 'adam', 'gi_adam', 'ri_adam'")
-    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
-    data = train._prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
-    torch.manual_seed(cfg.seed)  # the run's own initialisation
-    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
-    loss_fn = get_loss(cfg.loss)
-    optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.model, cfg.optim.name, cfg.schedule.eta_trgt))
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
-    batch = [t.to(device) for t in stream.next()]
-    if cfg.optim.name in GRADIENT_INIT_V0:
-        initialise_second_moment(optimizer, model, loss_fn, *batch)
-        batch = [t.to(device) for t in stream.next()]
-    lambda_h = curvature.sharpness(model, loss_fn, *batch, tol=tol)
-    result = curvature.preconditioned_sharpness(model, loss_fn, *batch, optimizer, tol=tol, return_info=True)
-    top = result.eigenvectors.reshape(-1).double()
-    top = top / top.norm()
-    return {"lambda_H": float(lambda_h), "lambda_PH": float(result.value),
-            "participation": float(1.0 / top.pow(4).sum()), "num_params": top.numel()}

@@ -21,11 +21,9 @@ measures instead of guessing.
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -42,22 +40,7 @@ from warmup_lib.config import RunConfig
 EXECUTORS = ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread", "pool", "pool-vectorised", "ray")
 MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer speeds up a CPU step
 
-__all__ = ["EXECUTORS", "Executor", "make_executor", "atomic_write_json", "make_jobs", "run_job"]
-
-
-def atomic_write_json(path: str | Path, values: Any) -> None:
-    """Write ``values`` as JSON to ``path`` atomically (temporary file in the folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(values, handle, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+__all__ = ["EXECUTORS", "Executor", "make_executor", "make_jobs", "run_job"]
 
 
 def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int = MAX_MEMBERS,

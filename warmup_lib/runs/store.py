@@ -39,6 +39,25 @@ _GZIP = {"method": "gzip", "mtime": 0}
 _EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
+RESULTS_ENV = "WARMUP_RESULTS"
+
+
+def results_root(default: str | Path = "results") -> Path:
+    """The results store's root: the folder named by ``$WARMUP_RESULTS`` if set, else ``default``.
+
+    Every notebook and command reads the root here, so one variable points them all at another
+    store (the tests point them at a scratch copy).
+
+    Args:
+        default: the root when the variable is unset (notebooks run in ``notebooks/`` and pass
+            ``"../results"``).
+
+    Returns:
+        The root as a Path.
+    """
+    return Path(os.environ.get(RESULTS_ENV) or default)
+
+
 def run_id(cfg: RunConfig) -> str:
     """First 16 hex digits of sha256 of the canonical config JSON: stable across processes and machines."""
     return hashlib.sha256(cfg.to_json().encode()).hexdigest()[:16]
@@ -118,9 +137,25 @@ def load_or_run(experiment: str, cfg: RunConfig, root: str | Path = "results", c
     """Load the stored run of ``cfg`` or, when there is none, run it with :func:`warmup_lib.runs.train.run`,
     store it and return it.
 
-    The store is keyed by the config alone, so ``callbacks`` must only add measurements (a loaded
-    run has the columns of the run that was stored), and ``optimizer_factory`` is refused: an
-    optimizer the config does not describe would be stored under a config that does not describe it.
+    The store is keyed by the config alone, run id = the first 16 hex digits of
+    sha256(``cfg.to_json()``), in ``<root>/<experiment>/<run id>/``.  So ``callbacks`` must only add
+    measurements (a loaded run has the columns of the run that was stored), and
+    ``optimizer_factory`` is refused: an optimizer the config does not describe would be stored
+    under a config that does not describe it.  A run is written to a temporary folder and renamed
+    into place, so a run folder exists only when it is complete.
+
+    Args:
+        experiment: the experiment's folder name under ``root``.
+        cfg: the run.
+        root: the results store's folder.
+        callbacks: per-step measurements for a run that is trained (ignored when it is loaded).
+        **run_kwargs: further arguments of :func:`~warmup_lib.run` (``progress``).
+
+    Returns:
+        The :class:`~warmup_lib.runs.train.RunResult`, loaded or freshly run and stored.
+
+    Raises:
+        ValueError: if an ``optimizer_factory`` is given.
     """
     if run_kwargs.get("optimizer_factory") is not None:
         raise ValueError("optimizer_factory: a stored run must be described by its config; call train.run directly")

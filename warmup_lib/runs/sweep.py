@@ -19,7 +19,6 @@ choice, the measured rates and the grid are written to ``results/<experiment>/sw
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -30,19 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from warmup_lib.runs import store
 from warmup_lib.config import RunConfig
 from warmup_lib.runs.calibration import choose_executor
-from warmup_lib.runs.executors import Executor, atomic_write_json, make_executor
+from warmup_lib.atomic import atomic_write_json
+from warmup_lib.runs.executors import Executor, make_executor
+from warmup_lib.runs.measure import load_or_measure_lambda0, measurement_key
 
 ETA_UNITS = ("lambda0", "absolute")
 OUTCOMES = ("converged", "diverged", "failed")
 RESERVED = ("schedule.eta_trgt", "schedule.warmup_steps", "seed")
 TABLE_METRICS = ("best_test_accuracy", "final_test_accuracy", "best_test_loss", "final_test_loss")
 
-__all__ = ["Sweep", "SweepPoint", "SweepResult", "run_sweep", "load_sweep", "measure_lambda0", "sweep_table"]
+__all__ = ["Sweep", "SweepPoint", "SweepResult", "run_sweep", "load_sweep", "sweep_table"]
 
 
 def _require(ok: bool, name: str, message: str) -> None:
@@ -52,16 +52,36 @@ def _require(ok: bool, name: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A grid of runs: ``base`` with every combination of the axes applied.
+    """A grid of runs, a phase diagram: ``base`` with every combination of the axes applied.
 
-    ``eta_trgt``: the learning-rate axis, multiples c of 1/lambda_0 (``eta_unit`` 'lambda0') or
-    absolute values ('absolute').  ``warmup_steps``: the T_wrm axis.  ``seeds``: run seeds.
-    ``variants``: name -> dotted overrides, e.g. ``{"sgd": {}, "momentum": {"optim.momentum": 0.9}}``.
-    ``axes``: any other config field by dotted name -> values.  ``extend``: double eta_trgt until
-    in every T_wrm row all seeds end in an outcome of ``stop_on``, at most ``max_extensions`` times
-    (the paper's SGD grids stop at divergence, its Adam grids at failure; a short run at a small
-    eta_trgt can also 'fail', which is why ``stop_on`` can leave 'failed' out).
-    ``lambda0_batches``: batches averaged for lambda_0 (M above).
+    The learning-rate axis holds absolute values or, as in the paper, multiples c of 1/lambda_0::
+
+        eta_trgt = c / lambda_0,    lambda_0 = (1/M) sum_{m=1..M} lambda_max(H(theta_0; batch m))
+
+    the sharpness at initialisation averaged over M = ``lambda0_batches`` training batches,
+    measured once per distinct setting and recorded beside the runs.
+
+    Args:
+        experiment: the experiment's folder name in the results store (letters, digits, '-', '_',
+            '.').
+        base: the config every run starts from.
+        eta_trgt: the learning-rate axis, multiples c of 1/lambda_0 or absolute values.
+        eta_unit: 'lambda0' (the axis holds c) or 'absolute'.
+        warmup_steps: the T_wrm axis, ints in [1, ``base.steps``].
+        seeds: the run seeds.
+        variants: name -> dotted overrides, e.g.
+            ``{"sgd": {}, "momentum": {"optim.momentum": 0.9}}``.
+        axes: any other config field by dotted name -> its values.
+        extend: double eta_trgt (c -> 2c) until in every T_wrm row all seeds end in an outcome of
+            ``stop_on``, at most ``max_extensions`` times.
+        stop_on: the outcomes that end a row, among 'diverged' and 'failed' (the paper's SGD grids
+            stop at divergence, its Adam grids at failure; a short run at a small eta_trgt can also
+            'fail', which is why 'failed' can be left out).
+        max_extensions: the most doublings of ``extend``.
+        lambda0_batches: M, the batches averaged for lambda_0.
+
+    Raises:
+        ValueError: naming the first invalid field (overrides are checked against ``base``).
     """
 
     experiment: str
@@ -157,61 +177,24 @@ class SweepPoint:
         return (self.variant, self.extras, self.warmup_steps)
 
 
-def _lambda0_key(cfg: RunConfig) -> str:
-    """Hash of what lambda_0 depends on: the config without schedule and optimizer."""
-    relevant = cfg.to_dict()
-    for name in ("schedule", "optim", "steps", "eval_every", "sharpness_every", "pre_sharpness_every",
-                 "failure_factor"):
-        relevant.pop(name)
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def measure_lambda0(cfg: RunConfig, batches: int = 10) -> dict[str, Any]:
-    """lambda_0 = mean over ``batches`` training batches of lambda_max(H) at the run's initialisation.
-
-    The model is initialised exactly as :func:`warmup_lib.runs.train.run` does for ``cfg`` and the batches
-    are the first ones of the run's own batch stream; full batch (``batch_size`` None) uses the one
-    batch.  Measured in float64 (Lanczos, relative residual 1e-6).  Returns
-    ``{"lambda_0", "per_batch", "batches"}``.
-    """
-    from warmup_lib.curvature import spectrum as curvature
-    from warmup_lib.runs import train
-    from warmup_lib.data import BatchStream, load_data
-    from warmup_lib.losses import get_loss
-    from warmup_lib.models import build_model
-
-    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
-    data = train._prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
-    torch.manual_seed(cfg.seed)  # the run's own initialisation (train.run seeds the same way)
-    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
-    count = 1 if cfg.batch_size is None else batches
-    values = []
-    for _ in range(count):
-        inputs, targets = (t.to(device) for t in stream.next())
-        values.append(float(curvature.sharpness(model, get_loss(cfg.loss), inputs, targets,
-                                                dtype=torch.float64, tol=1e-6)))
-    return {"lambda_0": sum(values) / len(values), "per_batch": values, "batches": count}
-
-
 def _lambda0_table(sweep: Sweep, root: str | Path) -> dict[str, dict[str, Any]]:
-    """lambda_0 per distinct setting of the sweep, measured once and kept in lambda0.json."""
+    """lambda_0 per distinct setting of the sweep (:func:`~warmup_lib.runs.measure.load_or_measure_lambda0`:
+    measured once, kept in lambda0.json), by measurement key."""
     path = Path(root) / sweep.experiment / "lambda0.json"
-    table = json.loads(path.read_text()) if path.exists() else {}
     if sweep.eta_unit != "lambda0":
-        return table
-    for _, _, _, cfg in sweep.groups():
-        key = _lambda0_key(cfg)
-        if key not in table:
-            table[key] = measure_lambda0(cfg, sweep.lambda0_batches)
-            atomic_write_json(path, table)
-    return table
+        return json.loads(path.read_text()) if path.exists() else {}
+    return {_lambda0_key(sweep, cfg): load_or_measure_lambda0(sweep.experiment, cfg, sweep.lambda0_batches, root)
+            for _, _, _, cfg in sweep.groups()}
+
+
+def _lambda0_key(sweep: Sweep, cfg: RunConfig) -> str:
+    return measurement_key(cfg, "lambda0", batches=sweep.lambda0_batches)
 
 
 def _points(sweep: Sweep, eta_values: Sequence[float], lambda0s: Mapping[str, dict]) -> list[SweepPoint]:
     points = []
     for variant, seed, extras, cfg in sweep.groups():
-        lambda_0 = lambda0s[_lambda0_key(cfg)]["lambda_0"] if sweep.eta_unit == "lambda0" else None
+        lambda_0 = lambda0s[_lambda0_key(sweep, cfg)]["lambda_0"] if sweep.eta_unit == "lambda0" else None
         for warmup_steps in sweep.warmup_steps:
             for value in eta_values:
                 eta = value / lambda_0 if lambda_0 is not None else value
@@ -319,10 +302,26 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
               progress: bool = True, ray_address: str | None = None, workers: int | None = None) -> SweepResult:
     """Run every point of ``sweep`` that is not stored yet and return the tidy table.
 
-    ``executor``: 'auto' (calibrate, see :func:`warmup_lib.runs.calibration.choose_executor`),
-    'sequential', 'pool', 'vectorised', 'pool-vectorised', 'ray', or an Executor.  ``ray_address``
-    joins a Ray cluster.  ``workers``: processes of the pool executors (default: the CPU count).
-    With ``sweep.extend``, new columns c -> 2c are added while some T_wrm row has not ended.
+    Every run goes through the results store: a stored run is loaded, not rerun, so a sweep killed
+    half way resumes where it stopped.  lambda_0 is measured first where the axis is in units of
+    1/lambda_0.  With ``sweep.extend``, new columns c -> 2c are added while some T_wrm row has not
+    ended.  The executor's choice, the measured rates and the grid are written to
+    ``<root>/<experiment>/sweep.json``.
+
+    Args:
+        sweep: the grid.
+        executor: 'auto' (a short calibration chooses, see
+            :func:`warmup_lib.runs.calibration.choose_executor`), 'sequential', 'pool',
+            'vectorised', 'pool-vectorised', 'ray', or an Executor.
+        root: the results store's folder.
+        progress: show a progress bar.
+        ray_address: the address of a Ray cluster to join.
+        workers: the processes of the pool executors (None: the CPU count).
+
+    Returns:
+        A :class:`~warmup_lib.runs.sweep.SweepResult` with the tidy table (one row per run:
+        coordinates, outcome, test metrics, run id), the points, lambda_0 per setting and the
+        executor record.
     """
     start = time.perf_counter()
     root = Path(root)
@@ -350,7 +349,16 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
 
 
 def load_sweep(experiment: str, root: str | Path = "results") -> SweepResult:
-    """The stored sweep ``experiment`` (its sweep.json, lambda0.json and runs), running nothing."""
+    """The stored sweep ``experiment`` (its sweep.json, lambda0.json and runs), running nothing.
+
+    Args:
+        experiment: the sweep's folder name in the results store.
+        root: the results store's folder.
+
+    Returns:
+        The :class:`~warmup_lib.runs.sweep.SweepResult` of the stored runs (points not yet run
+        are left out).
+    """
     root = Path(root)
     record = json.loads((root / experiment / "sweep.json").read_text())
     sweep = Sweep.from_dict(record["spec"])

@@ -83,9 +83,19 @@ def _config_callbacks(cfg: RunConfig) -> list[Callback]:
     return trackers
 
 
-def _prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, augment: bool) -> Dataset:
+def prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, augment: bool) -> Dataset:
     """Cast float tensors to the run's dtype once; move everything to the device unless the batches
-    are augmented (augmentation draws from a CPU generator, so those batches move per step)."""
+    are augmented (augmentation draws from a CPU generator, so those batches move per step).
+
+    Args:
+        dataset: the data set as loaded (:func:`warmup_lib.data.load_data`).
+        dtype: the run's floating dtype; integer tensors (labels, token ids) keep theirs.
+        device: where the run trains.
+        augment: whether batches are augmented (training tensors then stay on the CPU).
+
+    Returns:
+        The converted data set.
+    """
     def convert(x: torch.Tensor, move: bool) -> torch.Tensor:
         x = x.to(dtype) if x.is_floating_point() else x
         return x.to(device) if move else x
@@ -93,6 +103,64 @@ def _prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, au
     return Dataset(convert(dataset.x_train, not augment), convert(dataset.y_train, not augment),
                    convert(dataset.x_test, True), convert(dataset.y_test, True),
                    dataset.num_classes, dataset.input_shape, dataset.name)
+
+
+@dataclass
+class RunSetup:
+    """What a run of a config starts from (see :func:`init_run`).  ``optimizer`` is None when the
+    set-up was built without one; ``next_batch()`` draws the next training batch on the device."""
+
+    data: Dataset
+    model: torch.nn.Module
+    loss_fn: LossFn
+    optimizer: torch.optim.Optimizer | None
+    stream: BatchStream
+    device: torch.device
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = self.stream.next()
+        return inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+
+
+def init_run(cfg: RunConfig, lr: float | None = None, with_optimizer: bool = True,
+             optimizer_factory: Callable[[list[dict]], torch.optim.Optimizer] | None = None) -> RunSetup:
+    """The data, model, loss, optimizer and batch stream of ``cfg``'s run, exactly as :func:`run`
+    builds them: anything measured on this set-up (lambda_0, eta_c, lambda_0^{P^-1 H}) is a
+    measurement of the run's own initialisation.
+
+    The model is built right after ``torch.manual_seed(cfg.seed)`` and put in train mode; the batches
+    come from ``BatchStream(seed=cfg.seed)``.  For GI-/RI-Adam the stream's first batch defines g0 and
+    v0 (:func:`~warmup_lib.optim.factory.initialise_second_moment`) and is never trained on, so
+    ``next_batch()`` then returns the batch of update 0.
+
+    Args:
+        cfg: the run's config.
+        lr: the learning rate the param groups are created with (before their ``lr_mult``); None
+            means the schedule's rate at step 0.
+        with_optimizer: False builds no optimizer (and draws no g0 batch): for measurements of the
+            loss alone, such as lambda_0.
+        optimizer_factory: builds the optimizer from the param groups instead of ``cfg.optim``.
+
+    Returns:
+        A :class:`RunSetup`.
+    """
+    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    data = prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
+    model.train()
+    loss_fn = get_loss(cfg.loss)
+    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
+    setup = RunSetup(data, model, loss_fn, None, stream, device)
+    if not with_optimizer:
+        return setup
+    if lr is None:
+        lr = float(Schedule.from_config(cfg.schedule, cfg.steps)(0))
+    groups = param_groups(model, cfg.model, cfg.optim.name, lr)
+    setup.optimizer = optimizer_factory(groups) if optimizer_factory is not None else build_optimizer(cfg.optim, groups)
+    if cfg.optim.name in GRADIENT_INIT_V0:
+        initialise_second_moment(setup.optimizer, model, loss_fn, *setup.next_batch())
+    return setup
 
 
 @torch.no_grad()
@@ -157,30 +225,33 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
     ``torch.manual_seed(cfg.seed)`` and the batches come from ``BatchStream(seed=cfg.seed)``, so a
     CPU run is bit-reproducible.
 
-    Summary: outcome ('converged' | 'diverged' | 'failed'), steps_run (updates made), diverged_step,
-    final/best test accuracy and loss, final train accuracy and loss, lr_reach_step (first t with
-    eta_t = eta_trgt), num_params, wall_time_s and the config as a plain dict.
+    Record t describes update t, from theta_t to theta_{t+1}: its ``lr`` is eta_t, and its loss,
+    accuracy and gradient norm are measured on that step's batch at theta_t, before the update.
+    The outcome is 'diverged' when a training loss is not finite (the run stops there), else
+    'failed' when the final train accuracy is below ``cfg.failure_factor`` / K (K classes), else
+    'converged'.
+
+    Args:
+        cfg: the run.
+        callbacks: per-step measurements, called before each update with that step's batch
+            (:class:`~warmup_lib.runs.train.Callback`); their values become record columns.
+        optimizer_factory: builds the optimizer from the param groups instead of ``cfg.optim``.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`~warmup_lib.runs.train.RunResult` with the per-step records, the evaluations and
+        the summary: outcome ('converged', 'diverged' or 'failed'), steps_run (updates made),
+        diverged_step, final and best test accuracy and loss, final train accuracy and loss,
+        lr_reach_step (the first t with eta_t = eta_trgt), num_params, wall_time_s and the config
+        as a plain dict.
     """
     start_time = time.perf_counter()
-    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
-    data = _prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)
-    model.train()
-    loss_fn = get_loss(cfg.loss)
     schedule = Schedule.from_config(cfg.schedule, cfg.steps)
     learning_rates = schedule.values().tolist()
-    groups = param_groups(model, cfg.model, cfg.optim.name, learning_rates[0])
-    optimizer = optimizer_factory(groups) if optimizer_factory is not None else build_optimizer(cfg.optim, groups)
+    setup = init_run(cfg, lr=learning_rates[0], optimizer_factory=optimizer_factory)
+    data, model, loss_fn, optimizer = setup.data, setup.model, setup.loss_fn, setup.optimizer
+    device, next_batch = setup.device, setup.next_batch
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed, augment=cfg.data.augment)
-
-    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        inputs, targets = stream.next()
-        return inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-
-    if cfg.optim.name in GRADIENT_INIT_V0:
-        initialise_second_moment(optimizer, model, loss_fn, *next_batch())
 
     all_callbacks = [*_config_callbacks(cfg), *callbacks]
     columns: dict[str, list] = {"step": [], "lr": [], "loss": [], "accuracy": [], "grad_norm": []}

@@ -153,7 +153,7 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
     start_time = time.perf_counter()
     first = cfgs[0]
     device, dtype = torch.device(first.device), getattr(torch, first.dtype)
-    data = train._prepare_data(load_data(first.data), dtype, device, first.data.augment)
+    data = train.prepare_data(load_data(first.data), dtype, device, first.data.augment)
     models = []
     for cfg in cfgs:
         torch.manual_seed(cfg.seed)

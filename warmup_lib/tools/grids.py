@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from warmup_lib.config import PRESET_NAMES
 from warmup_lib.runs.executors import EXECUTORS
+from warmup_lib.runs.store import results_root
 from warmup_lib.runs.sweep import Sweep, run_sweep
 
 _SCALE = {  # preset -> shared sizes of the built-in grids
@@ -113,7 +113,7 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
                         help="auto: calibrate and pick the fastest (default)")
     parser.add_argument("--workers", type=int, default=None, help="processes of the pool executors (default: CPUs)")
     parser.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto' or ray://host:port)")
-    parser.add_argument("--root", default=os.environ.get("WARMUP_RESULTS", "results"),
+    parser.add_argument("--root", default=str(results_root()),
                         help="results store (default: $WARMUP_RESULTS or ./results)")
     parser.add_argument("--experiment", default=None, help="override the experiment name")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

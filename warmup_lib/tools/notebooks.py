@@ -25,14 +25,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from warmup_lib.config import notebook_parameters
+from warmup_lib.atomic import atomic_write
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = PACKAGE_DIR.parent
@@ -153,18 +152,7 @@ def default_output(path: Path, preset: str) -> Path:
 
 
 def _write_atomically(notebook: nbformat.NotebookNode, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file readable by its owner only; keep the mode the notebook had.
-    mode = output.stat().st_mode & 0o777 if output.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, mode)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            nbformat.write(notebook, stream)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(output, lambda stream: nbformat.write(notebook, stream))
 
 
 def execute_notebook(path: Path, preset: str, output: Path | None = None, force: bool = False,
