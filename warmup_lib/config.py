@@ -185,12 +185,34 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One training run.  ``batch_size`` None is full-batch gradient descent.
+    """One training run, described completely: the results store keys a run by :meth:`to_json`.
 
-    ``eval_every``: test evaluation every that many steps (and at the last step).
-    ``sharpness_every`` / ``pre_sharpness_every``: measure lambda^H / lambda^{P^-1 H} every that
-    many steps (0 = never).  ``failure_factor``: a run whose final train accuracy is below
-    failure_factor x chance is a training failure.
+    A run makes ``steps`` = T updates t = 0, ..., T-1 at the rates eta_t of ``schedule``
+    (:func:`warmup_lib.runs.train.run`).  Its outcome is 'diverged' when a training loss is not
+    finite, else 'failed' when the final train accuracy is below failure_factor / K (K classes,
+    so failure_factor x chance), else 'converged'.
+
+    Args:
+        data: the data set (:class:`~warmup_lib.config.DataConfig`).
+        model: the network and its parameterisation (:class:`~warmup_lib.config.ModelConfig`).
+        optim: the optimizer (:class:`~warmup_lib.config.OptimConfig`).
+        schedule: the learning-rate schedule (:class:`~warmup_lib.config.ScheduleConfig`).
+        loss: "mse" or "xent" (language-model data needs "xent").
+        batch_size: the minibatch size; None is full-batch gradient descent.
+        steps: T, the number of updates, an int >= 1 and >= the warmup.
+        seed: seeds the initialisation and the order of the batches.
+        eval_every: evaluate at step 0, every that many steps and after the last update (0 = only
+            after the last).
+        sharpness_every: measure lambda^H every that many steps (0 = never).
+        pre_sharpness_every: measure lambda^{P^-1 H} every that many steps (0 = never; Adam-type
+            optimizers only).
+        dtype: "float32" or "float64".
+        device: "cpu" or "cuda".
+        failure_factor: a run whose final train accuracy is below failure_factor x chance is a
+            training failure, > 0.
+
+    Raises:
+        ValueError: naming the first invalid field.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -231,7 +253,18 @@ class RunConfig:
         _require_positive(self.failure_factor, "failure_factor")
 
     def replace(self, **changes: Any) -> "RunConfig":
-        """A copy with fields changed; dotted names reach nested configs: ``replace(**{"schedule.eta_trgt": 0.1})``."""
+        """A copy with fields changed; dotted names reach nested configs: ``replace(**{"schedule.eta_trgt": 0.1})``.
+
+        Args:
+            **changes: field name, or "section.field" for a field of data, model, optim or
+                schedule, -> its new value.
+
+        Returns:
+            The new, validated config.
+
+        Raises:
+            ValueError: naming an unknown section or an invalid value.
+        """
         nested: dict[str, dict[str, Any]] = {}
         top: dict[str, Any] = {}
         for key, value in changes.items():
@@ -247,16 +280,22 @@ class RunConfig:
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (the inverse of :meth:`from_dict`)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        """The config of :meth:`to_dict`'s nested dicts; missing fields keep their defaults."""
         sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
         kwargs = {key: (sections[key](**value) if key in sections else value) for key, value in values.items()}
         return cls(**kwargs)
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys), the input of the run id hash."""
+        """Canonical JSON (sorted keys, no spaces), the input of the run id hash.
+
+        Returns:
+            The JSON text; equal configs give equal text.
+        """
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
 

@@ -91,11 +91,38 @@ def cosine_decay(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps:
 
 def learning_rate(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps: Value, eta_init: Value = 0.0,
                   exponent: float = 1.0, warmup: str = "polynomial", decay: str = "constant") -> Value:
-    """The full schedule: warmup (``warmup`` = 'polynomial' or 'from_init') for t < T_wrm, then
-    ``decay`` ('constant' or 'cosine') for T_wrm <= t < T; formulas in the module docstring.
+    """The learning rate eta_t of update t: a warmup for t < T_wrm, then a constant or cosine rate.
 
-    Arguments broadcast; returns a float when no argument is a tensor, else a float64 tensor.
-    Raises ValueError naming the argument when one is invalid, including t outside [0, T).
+    Update t = 0, ..., T-1 maps theta_t to theta_{t+1}; with T_wrm = ``warmup_steps``, T =
+    ``total_steps`` and k = ``exponent``::
+
+        t < T_wrm,  'polynomial':  eta_t = eta_init + (eta_trgt - eta_init) ((t+1)/T_wrm)^k
+        t < T_wrm,  'from_init':   eta_t = min(eta_init + eta_trgt (t+1)/T_wrm, eta_trgt)
+        t >= T_wrm, 'constant':    eta_t = eta_trgt
+        t >= T_wrm, 'cosine':      eta_t = eta_min + (eta_trgt - eta_min) (1 + cos(pi s/N)) / 2
+                                   with s = t - T_wrm + 2, N = T - T_wrm + 1, eta_min = eta_trgt/10
+
+    So the linear warmup (k = 1, eta_init = 0) uses eta_trgt/T_wrm at its first update and
+    eta_trgt at its last, t = T_wrm - 1; T_wrm = 1 is no warmup.  'from_init' (paper section 6.1,
+    eta_init = eta_c) has the linear warmup's slope and reaches eta_trgt early; the cosine decay
+    reaches eta_min at the last update.
+
+    Args:
+        step: the update index t, in [0, T).
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm, an int >= 1.
+        total_steps: T, an int >= T_wrm.
+        eta_init: where the warmup starts, >= 0 (at most eta_trgt for 'polynomial').
+        exponent: k of the polynomial warmup, > 0 (1 for 'from_init').
+        warmup: 'polynomial' or 'from_init'.
+        decay: 'constant' or 'cosine'.
+
+    Returns:
+        eta_t as a float when no argument is a tensor, else as a float64 tensor; the arguments
+        broadcast, so one call evaluates the schedules of a whole sweep.
+
+    Raises:
+        ValueError: naming the first invalid argument, including t outside [0, T).
     """
     _check(eta_trgt, warmup_steps, total_steps, eta_init, exponent, warmup, decay)
     t = _f64(step)
@@ -137,9 +164,24 @@ def reach_step(eta_trgt: float, warmup_steps: int, eta_init: float = 0.0, warmup
 
 @dataclass(frozen=True)
 class Schedule:
-    """A complete schedule for a run of ``total_steps`` updates; ``schedule(t)`` is eta_t.
+    """A run's learning-rate schedule: ``schedule(t)`` is eta_t for the updates t = 0, ..., T-1.
 
-    Build it from a config with :meth:`from_config`; ``values()`` gives all T rates at once.
+    eta_t is :func:`~warmup_lib.learning_rate` with these settings: a warmup for t < T_wrm (from
+    eta_init to eta_trgt, polynomial of degree k or linear from eta_init), then eta_trgt or a
+    cosine decay to eta_trgt/10.  Build it from a config with :meth:`from_config`; :meth:`values`
+    gives all T rates at once.
+
+    Args:
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm, an int >= 1 (1 is no warmup).
+        total_steps: T, the run's number of updates, an int >= T_wrm.
+        eta_init: where the warmup starts, >= 0.
+        warmup_exponent: k of the polynomial warmup, > 0 (1 is linear).
+        warmup: 'polynomial' or 'from_init'.
+        decay: 'constant' or 'cosine'.
+
+    Raises:
+        ValueError: naming the first invalid argument.
     """
 
     eta_trgt: float
@@ -156,14 +198,28 @@ class Schedule:
 
     @classmethod
     def from_config(cls, cfg: ScheduleConfig, total_steps: int) -> "Schedule":
+        """The schedule of a config's settings for a run of ``total_steps`` updates.
+
+        Args:
+            cfg: the schedule's part of a run's config (``RunConfig.schedule``).
+            total_steps: T, the run's number of updates (``RunConfig.steps``).
+
+        Returns:
+            The :class:`Schedule`.
+        """
         return cls(cfg.eta_trgt, cfg.warmup_steps, total_steps, cfg.eta_init, cfg.warmup_exponent, cfg.warmup, cfg.decay)
 
     def __call__(self, step: Value) -> Value:
+        """eta_t of the update index ``step`` (a number, or a tensor of indices)."""
         return learning_rate(step, self.eta_trgt, self.warmup_steps, self.total_steps, self.eta_init,
                              self.warmup_exponent, self.warmup, self.decay)
 
     def values(self) -> torch.Tensor:
-        """eta_t for t = 0..T-1 as a float64 tensor."""
+        """eta_t for t = 0, ..., T-1.
+
+        Returns:
+            The T rates as a float64 tensor.
+        """
         return self(torch.arange(self.total_steps, dtype=torch.float64))
 
     @property
@@ -174,11 +230,16 @@ class Schedule:
 
 class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
     """Drive any torch optimizer with a :class:`Schedule`: before update t, every param group gets
-    lr = lr_mult * eta_t (``lr_mult`` from :func:`warmup_lib.models.param_groups`, 1 if absent).
+    lr = lr_mult eta_t (``lr_mult`` from :func:`warmup_lib.models.param_groups`, 1 if absent).
 
     Call ``scheduler.step()`` after each ``optimizer.step()``, as usual in PyTorch; the counter
     ``last_epoch`` is then the index t of the next update.  Past the last update (t >= T) the rate
     stays at eta_{T-1}, so the customary trailing ``scheduler.step()`` is harmless.
+
+    Args:
+        optimizer: any torch optimizer.
+        schedule: the rates eta_t.
+        last_epoch: the index of the last update made, -1 for a fresh run (as in PyTorch).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1) -> None:

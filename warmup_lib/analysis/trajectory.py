@@ -131,9 +131,31 @@ def loss_excursions(loss: ArrayLike, rise: float = 1.5) -> list[tuple[int, int, 
 
 def detect_catapults(loss: ArrayLike, sharpness: ArrayLike, rise: float = 1.5, drop: float = 0.2,
                      window: int = 10) -> list[Catapult]:
-    """Catapults of one run: loss excursions above ``rise`` x the lowest loss so far that come back and
-    during which (or within ``window`` steps after) the measured sharpness falls by at least the
-    fraction ``drop`` below its last value before the excursion.  See the module docstring."""
+    """The catapults of one run: loss spikes that come back, each confirmed by a sharpness drop.
+
+    With m_s the lowest loss before step s, a loss excursion starts at s when L_s > rise m_s and
+    ends at the first step e > s with L_e <= rise m_s.  It is a catapult (paper section 3) when the
+    sharpness falls::
+
+        min of lambda_t measured in [s, e + window]  <=  (1 - drop) lambda_before
+
+    with lambda_before the last sharpness measured before s.  An excursion that never comes back
+    (divergence) and a spike without a sharpness drop are not catapults (module docstring).
+
+    Args:
+        loss: the training loss L_t of each step t = 0, 1, ...
+        sharpness: lambda_t of each step, NaN where it was not measured (as long as ``loss``).
+        rise: the factor over the lowest loss so far that starts an excursion, > 0.
+        drop: the fraction by which the sharpness must fall, in (0, 1).
+        window: the steps after the excursion's end in which the drop may show, an int >= 0.
+
+    Returns:
+        The :class:`~warmup_lib.analysis.trajectory.Catapult` list in order (start, peak and end
+        steps, loss ratio, sharpness before and after).
+
+    Raises:
+        ValueError: if an argument is out of range or the arrays are not 1-D of equal length.
+    """
     _check_positive("drop", drop, upper=1.0)
     if not (isinstance(window, int) and window >= 0):
         raise ValueError(f"window: got {window!r}; must be an int >= 0")
@@ -161,11 +183,34 @@ def _stable_measurements(sharpness: np.ndarray, eta: np.ndarray, threshold: floa
 
 def early_regime(sharpness: ArrayLike, eta: ArrayLike, window: int, tol: float = 0.2, threshold: float = 2.0,
                  tail: int = 3) -> EarlyRegime:
-    """Classify the natural early evolution of the sharpness (rule in the module docstring).
+    """Classify the natural early evolution of the sharpness (paper section 4: C1, C2, C3).
 
-    ``window``: last step considered; ``tol``: relative change that counts as a trend; ``threshold``:
-    the stability limit of eta_t lambda_t (2 for GD and SGD); ``tail``: measurements whose median is
-    lambda_end (robust to minibatch noise).
+    The sharpness is read while training is stable: over the measured steps t <= ``window`` before
+    the first one with eta_t lambda_t >= ``threshold`` (from there on the instability, not the
+    landscape, drives the sharpness).  With lambda_start the first of those measurements and
+    lambda_end the median of the last ``tail``, r = lambda_end / lambda_start and::
+
+        r >= 1 + tol          'progressive sharpening'
+        r <= 1 / (1 + tol)    'sharpness reduction'
+        otherwise             'constant'
+
+    or 'undetermined' when fewer than two measurements are stable (the run was unstable from its
+    first steps).
+
+    Args:
+        sharpness: lambda_t of each step, NaN where it was not measured.
+        eta: the learning rate eta_t of each step (as long as ``sharpness``).
+        window: the last step considered, an int >= 1.
+        tol: the relative change that counts as a trend, > 0.
+        threshold: the stability limit of eta_t lambda_t (2 for GD and SGD), > 0.
+        tail: the measurements whose median is lambda_end (robust to minibatch noise), >= 1.
+
+    Returns:
+        The :class:`~warmup_lib.analysis.trajectory.EarlyRegime` with the label, r and the last
+        step of the stable stretch (-1 when there is none).
+
+    Raises:
+        ValueError: if an argument is out of range or the arrays are not 1-D of equal length.
     """
     _check_positive("tol", tol)
     _check_positive("threshold", threshold)
@@ -189,9 +234,25 @@ def early_regime(sharpness: ArrayLike, eta: ArrayLike, window: int, tol: float =
 
 
 def first_collision(sharpness: ArrayLike, eta: ArrayLike, threshold: float = 2.0) -> Collision:
-    """The first measured step with eta_t lambda_t >= ``threshold`` and whether the sharpness met the
-    threshold head-on (lambda rising since the previous measurement) or from behind (lambda falling
-    or flat); 'at start' when already the first measurement is past the threshold."""
+    """The first measured step with eta_t lambda_t >= ``threshold``, and how the sharpness met it.
+
+    The kind is 'head-on' when lambda rose since the previous measurement (it met the falling
+    threshold/eta_t: muP, progressive sharpening), 'rear-end' when lambda fell or stayed flat and
+    threshold/eta_t caught up from above (SP, sharpness reduction), 'at start' when the first
+    measurement is already past the threshold, and 'none' when no measured step reaches it.
+
+    Args:
+        sharpness: lambda_t of each step, NaN where it was not measured.
+        eta: the learning rate eta_t of each step (as long as ``sharpness``).
+        threshold: the stability limit of eta_t lambda_t (2 for GD and SGD), > 0.
+
+    Returns:
+        The :class:`~warmup_lib.analysis.trajectory.Collision` with the step (-1 if none) and the
+        kind.
+
+    Raises:
+        ValueError: if ``threshold`` is out of range or the arrays are not 1-D of equal length.
+    """
     _check_positive("threshold", threshold)
     sharpness = _validated("sharpness", sharpness)
     eta = _validated("eta", eta, len(sharpness))

@@ -189,13 +189,46 @@ def critical_lr(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets
                 optimizer: torch.optim.Optimizer, eta0: float = 1e-4, delta: float = 0.1,
                 eta_max: float | None = None, method: str = "paper", growth: float = 2.0,
                 max_forward_passes: int = 64) -> CriticalLR:
-    """eta_c at the model's current parameters on one batch (see the module docstring).
+    """The critical learning rate eta_c at the model's current parameters, by forward passes only.
 
-    One gradient g at theta (one forward and one backward), then trial steps theta - eta lr_mult d
-    with the optimizer's real next-step direction d, one forward pass each.  Nothing is mutated:
-    parameters, buffers, ``.grad`` fields, the optimizer state and the global random state are
-    exactly as before.  ``method`` is "paper" (doubling by ``growth`` = 2, then bisection) or
-    "model" (quadratic-model-guided trials, same contract).  Raises ValueError on invalid input.
+    With L0 = L(theta) on the batch and d the direction of the optimizer's next update, the
+    one-step loss is ell(eta) = L(theta - eta lr_mult d).  eta_c is a rate at which the one-step
+    loss no longer falls and rises by at most a factor 1 + delta::
+
+        L0 <= ell(eta_c) <= (1 + delta) L0
+
+    Method "paper" (Alg. 1-2): from ``eta0``, multiply eta by ``growth`` while ell(eta) < L0, then
+    bisect the last bracket until its upper end is inside the band; eta_c is that upper end, and
+    eta0 itself when the loss already rises there.  Method "model" chooses the trial rates from a
+    quadratic model of ell (module docstring) with the same bracket invariants and acceptance
+    test.  On a quadratic loss with SGD (d = g), the loss rises exactly for eta >= 2 g.g / g.A.g,
+    which is 2/lambda_max when g is a top eigenvector.
+
+    The cost is one gradient at theta (one forward and one backward pass), then one forward pass
+    per trial.  Nothing is mutated: parameters, buffers, ``.grad`` fields, the optimizer state and
+    the global random state are exactly as before.
+
+    Args:
+        model: the network, at the parameters theta where eta_c is measured.
+        loss_fn: ``loss_fn(model(inputs), targets)`` is the scalar loss L.
+        inputs: the batch's inputs.
+        targets: the batch's targets.
+        optimizer: the optimizer whose next update defines d (SGD with or without momentum, Adam,
+            GI-Adam); a param group's ``lr_mult`` scales its step.
+        eta0: the first rate tried, > 0.
+        delta: the width of the acceptance band, > 0.
+        eta_max: the largest rate tried (None: no limit); a loss still falling there ends the
+            search with ``capped``.
+        method: "paper" or "model".
+        growth: the factor of the paper's exponential search, > 1 (unused by "model").
+        max_forward_passes: the budget of trial forward passes, >= 1.
+
+    Returns:
+        A :class:`~warmup_lib.critical.search.CriticalLR` with eta_c, the last bracket, L0, every
+        trial and the number of forward passes.
+
+    Raises:
+        ValueError: if an argument is out of range.
     """
     if method not in METHODS:
         raise ValueError(f"method: got {method!r}; allowed values are {METHODS}")

@@ -34,14 +34,52 @@ GRADIENT_PASS_COST = 2  # the search's one gradient costs about one training ste
 
 
 def t_reach(eta_c: float, eta_trgt: float, warmup_steps: int) -> int:
-    """Updates until warmup from eta_c first uses eta_trgt: ceil(T_wrm (1 - eta_c/eta_trgt)) in
-    [1, T_wrm] (the paper's T_reach = T_wrm (1 - eta_c/eta_trgt), 1 if eta_c >= eta_trgt)."""
+    """Updates until a warmup from eta_c first uses eta_trgt (paper section 6.1).
+
+    The warmup eta_t = min(eta_c + eta_trgt (t+1)/T_wrm, eta_trgt), t = 0, 1, ..., has the slope
+    of the linear warmup of T_wrm steps and reaches eta_trgt after::
+
+        T_reach = ceil(T_wrm (1 - eta_c/eta_trgt)), clipped to [1, T_wrm]
+
+    updates: the paper's T_reach = T_wrm (1 - eta_c/eta_trgt) in whole updates, 1 if
+    eta_c >= eta_trgt.  It is read off the schedule itself, so it agrees with it to the last bit.
+
+    Args:
+        eta_c: the critical learning rate, where the warmup starts (>= 0).
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm, the length of the linear warmup with the same slope, an int >= 1.
+
+    Returns:
+        T_reach, the number of updates up to and including the first one at eta_trgt.
+
+    Raises:
+        ValueError: if an argument is out of range.
+    """
     return reach_step(eta_trgt, warmup_steps, min(eta_c, eta_trgt), warmup="from_init") + 1
 
 
 def t_save(eta_c: float, eta_trgt: float, warmup_steps: int, forward_passes: int) -> float:
-    """Steps saved against a linear warmup of T_wrm steps, net of T_fp extra forward passes at half
-    a step each: T_wrm - T_reach - T_fp/2 (the paper's T_wrm eta_c/eta_trgt - T_fp/2, rounded down)."""
+    """Steps saved by a warmup from eta_c against a linear warmup of T_wrm steps (paper section 6.1).
+
+    The search for eta_c costs T_fp extra forward passes, counted as half a step each::
+
+        T_save = T_wrm - T_reach - T_fp/2
+
+    which is the paper's T_wrm eta_c/eta_trgt - T_fp/2 with T_wrm eta_c/eta_trgt rounded down to
+    whole updates (T_wrm - 1 - T_fp/2 when eta_c >= eta_trgt).
+
+    Args:
+        eta_c: the critical learning rate, where the warmup starts (>= 0).
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm, an int >= 1.
+        forward_passes: T_fp, the forward passes spent on the search, >= 0.
+
+    Returns:
+        T_save in steps; negative when the search costs more than it saves.
+
+    Raises:
+        ValueError: if an argument is out of range.
+    """
     if forward_passes < 0:
         raise ValueError(f"forward_passes: got {forward_passes!r}; must be >= 0")
     return warmup_steps - t_reach(eta_c, eta_trgt, warmup_steps) - forward_passes / 2
@@ -67,10 +105,42 @@ class WarmupSuggestion:
 def suggest_warmup(model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets: torch.Tensor,
                    optimizer: torch.optim.Optimizer, eta_trgt: float, warmup_steps: int | None = None,
                    delta: float = 0.1, eta0: float | None = None, method: str = "model") -> WarmupSuggestion:
-    """Where to start the warmup: eta_init = min(eta_c, eta_trgt), eta_c from :func:`critical_lr`
-    at the current parameters on this batch (eta0 defaults to eta_trgt/T_wrm as in the paper's
-    Fig. 5, else min(1e-4, eta_trgt)).  With ``warmup_steps``, also T_reach and T_save, where T_fp
-    counts the trial forwards plus 2 for the search's gradient.  Nothing is mutated.
+    """Where to start a warmup to eta_trgt: eta_init = min(eta_c, eta_trgt) (paper section 6.1).
+
+    eta_c comes from :func:`~warmup_lib.critical_lr` at the current parameters on this batch, with
+    the search capped at 1000 eta_trgt.  The suggestion's ``reason`` is one of
+
+    - "eta_c below eta_trgt": start the warmup at eta_init = eta_c;
+    - "no warmup needed": the one-step loss still falls at eta_trgt (eta_c >= eta_trgt), so
+      eta_init = eta_trgt and T_reach = 1;
+    - "no catapult": the loss never rose, even at 1000 eta_trgt, so the one-step test cannot see
+      the instability; fall back to the paper's heuristic eta_init = eta_trgt/10.
+
+    With ``warmup_steps``, it also gives T_reach and T_save (:func:`~warmup_lib.t_reach`,
+    :func:`~warmup_lib.t_save`), where T_fp counts the trial forward passes plus 2 for the search's
+    gradient.  Nothing is mutated.
+
+    Args:
+        model: the network, at its current parameters.
+        loss_fn: ``loss_fn(model(inputs), targets)`` is the scalar loss.
+        inputs: the batch's inputs.
+        targets: the batch's targets.
+        optimizer: the optimizer whose next update defines the search's direction.
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm of the linear warmup to compare with (None: no T_reach and T_save).
+        delta: the width of the search's acceptance band (:func:`~warmup_lib.critical_lr`).
+        eta0: the search's first rate; None means eta_trgt/T_wrm as in the paper's Fig. 5, or
+            min(1e-4, eta_trgt) without ``warmup_steps``.
+        method: the search method, "model" (fewer forward passes) or "paper".
+
+    Returns:
+        A :class:`~warmup_lib.critical.warmup.WarmupSuggestion` with eta_c, eta_init, the reason,
+        the search itself and, with ``warmup_steps``, T_reach and T_save.
+
+    Raises:
+        ValueError: if ``eta_trgt`` is not positive.
+
+    Example:
 
     >>> import torch
     >>> from warmup_lib import GIAdam, suggest_warmup
@@ -130,6 +200,19 @@ class PersistentCatapultWarmup:
     group's lr = eta * lr_mult (lr_mult = 1 if absent), so the update that follows uses the new
     rate.  Re-estimation stops for good once eta = eta_trgt, or when ``max_forward_passes`` trial
     forwards have been spent (``budget_exhausted``; eta then stays where it is).
+
+    Args:
+        optimizer: the optimizer of the user's loop; its param groups' ``lr`` are set at each call.
+        model: the network it trains.
+        loss_fn: ``loss_fn(model(inputs), targets)`` is the scalar loss.
+        eta_trgt: the target learning rate, > 0.
+        delta: the width of each search's acceptance band (:func:`~warmup_lib.critical_lr`).
+        eta0: the rate before the first estimate, in (0, eta_trgt] (None: min(1e-4, eta_trgt)).
+        max_forward_passes: the budget of trial forward passes over the whole warmup.
+        method: the search method, "paper" or "model".
+
+    Raises:
+        ValueError: if ``eta_trgt`` or ``eta0`` is out of range.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss_fn: LossFn, eta_trgt: float,
@@ -151,10 +234,12 @@ class PersistentCatapultWarmup:
 
     @property
     def reached_target(self) -> bool:
+        """Whether eta has reached eta_trgt (re-estimation has stopped for good)."""
         return self.eta >= self.eta_trgt
 
     @property
     def budget_exhausted(self) -> bool:
+        """Whether the trial forward passes spent have reached ``max_forward_passes``."""
         return self.forward_passes >= self.max_forward_passes
 
     def _apply(self) -> None:
@@ -162,7 +247,16 @@ class PersistentCatapultWarmup:
             group["lr"] = self.eta * group.get("lr_mult", 1.0)
 
     def step(self, loss: float | torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-        """Observe L(theta_t) on (inputs, targets); re-estimate eta_c if due; return the eta to use."""
+        """Observe L(theta_t) on the batch, re-estimate eta_c if due, and set the optimizer's rate.
+
+        Args:
+            loss: the batch loss L(theta_t) at the current parameters (a float or a tensor).
+            inputs: the batch's inputs, on which eta_c is re-estimated.
+            targets: the batch's targets.
+
+        Returns:
+            eta, the learning rate of the coming update (each param group gets eta lr_mult).
+        """
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if loss < self.reference_loss and not self.reached_target and not self.budget_exhausted:
             search = critical_lr(self.model, self.loss_fn, inputs, targets, self.optimizer, eta0=self.eta,

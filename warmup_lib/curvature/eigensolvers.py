@@ -39,7 +39,7 @@ class EigenResult:
     """Top-k eigenpairs of a symmetric operator, largest first.
 
     eigenvalues: (k,); eigenvectors: (n, k), orthonormal columns; residuals: (k,) the relative
-    residuals ||A y - theta y|| / |theta|; hvps: operator applications used; converged: whether
+    residuals norm(A y - theta y) / abs(theta); hvps: operator applications used; converged: whether
     every residual met the tolerance.
     """
 

@@ -167,10 +167,28 @@ def hvp(
     dtype: torch.dtype | None = None,
     mode: str = "train",
 ) -> torch.Tensor:
-    """One Hessian-vector product H v, with H = d^2 L/d theta^2 of the (batch-weighted) loss.
+    """One Hessian-vector product H v of the loss, without forming H.
 
-    ``vector`` is flat over the trainable parameters in ``model.named_parameters()`` order; the
-    result is flat in the same order, in ``dtype`` (default: the model's). See ``HVPOperator``.
+    H = d^2 L / d theta^2, with theta the trainable parameters flattened in
+    ``model.named_parameters()`` order and L the batch-size-weighted mean of the losses on the
+    batch(es).  "double_backward" builds g = dL/dtheta with its graph and returns
+    H v = d(g . v)/dtheta; "forward_over_reverse" differentiates the gradient along v in forward
+    mode (``torch.func.jvp``).  Both are exact.  The model runs on detached copies, so its
+    parameters, buffers, ``.grad`` fields and the global random state are untouched; dropout draws
+    the same masks in every evaluation, so H is a fixed symmetric matrix.
+
+    Args:
+        model: the network, at the parameters where H is taken.
+        loss_fn: ``loss_fn(model(x), y)`` is the mean loss on one batch.
+        inputs: one batch, or a sequence of batches.
+        targets: the matching targets.
+        vector: v, flat over the trainable parameters.
+        method: "double_backward" or "forward_over_reverse".
+        dtype: compute in a copy of this dtype (None: the model's).
+        mode: "train" or "eval", the mode of normalisation and dropout layers.
+
+    Returns:
+        H v, flat in the order of ``vector``, in ``dtype`` (default: the model's).
     """
     operator = HVPOperator(model, loss_fn, inputs, targets, method=method, dtype=dtype, mode=mode)
     return operator(vector)

@@ -25,7 +25,7 @@ reads an Adam state (e.g. the pre-conditioned sharpness) reads this one too.  An
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -34,11 +34,35 @@ V0_CHOICES = ("zero", "grad", "random")
 
 
 class GIAdam(torch.optim.Optimizer):
-    """Adam with ``v0`` in {"zero", "grad", "random"}; see the module docstring for the math.
+    """Adam with a chosen initial second moment v0: Adam, GI-Adam or RI-Adam (paper section 6.2).
 
-    For "grad"/"random", call :meth:`init_from_grad` after a backward pass on the batch that
+    Adam's update, with t counting updates from 1, m_0 = 0 and v_0 = v0::
+
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t          v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        theta_{t+1} = theta_t - lr (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps)
+
+    v0 = 0 is Adam; GI-Adam takes v0 = g0^2, the square of a first gradient, and RI-Adam v0 = r^2
+    with r ~ N(0, I) rescaled to the Euclidean norm of g0.  GI-Adam lowers the initial
+    pre-conditioned sharpness by about sqrt(1 - beta2) and, for a stationary gradient, is RMSProp
+    with momentum under the built-in warmup eta_t = lr sqrt(1 - beta2^t) (module docstring).
+
+    For "grad" and "random", call :meth:`init_from_grad` after a backward pass on the batch that
     defines g0 (the paper draws one extra batch and then skips it).  If it was never called, the
-    first :meth:`step` initialises v0 from that step's own gradient.
+    first :meth:`step` initialises v0 from that step's own gradient.  State and group keys are
+    those of ``torch.optim.Adam``, so code that reads an Adam state reads this one too.
+
+    Args:
+        params: the parameters or param groups, as for any torch optimizer (a group's optional
+            ``lr_mult`` key is carried untouched).
+        lr: the learning rate, >= 0.
+        betas: (beta1, beta2), each in [0, 1).
+        eps: added to the root of the bias-corrected second moment, >= 0.
+        v0: "zero" (Adam, bit for bit ``torch.optim.Adam(foreach=False)``), "grad" (GI-Adam) or
+            "random" (RI-Adam).
+        generator_seed: the seed of the CPU generator that draws r for "random".
+
+    Raises:
+        ValueError: if an argument is out of range.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
@@ -62,10 +86,17 @@ class GIAdam(torch.optim.Optimizer):
         return {**super().__getstate__(), "v0": self.v0, "generator_seed": self.generator_seed}
 
     def initial_exp_avg_sq(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """v0 for tensors with gradients ``grads`` (one per parameter, same order).
+        """The initial second moment v0 for parameters whose first gradients are ``grads``.
 
-        "zero": zeros; "grad": g0^2; "random": r^2 with r ~ N(0, I) drawn over the concatenation of
-        all tensors (CPU generator seeded with ``generator_seed``), scaled to ||r|| = ||g0||.
+        "zero": 0; "grad": g0^2; "random": r^2 with r ~ N(0, I) drawn over the concatenation of
+        all tensors (CPU generator seeded with ``generator_seed``) and rescaled to the Euclidean
+        norm of g0 over all tensors.
+
+        Args:
+            grads: g0, one tensor per parameter.
+
+        Returns:
+            v0, one tensor per parameter, in the order and shapes of ``grads``.
         """
         if self.v0 == "zero":
             return [torch.zeros_like(grad) for grad in grads]
@@ -91,9 +122,13 @@ class GIAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def init_from_grad(self) -> None:
-        """Set every parameter's state to step 0, m = 0, v = v0 from its current ``.grad``.
+        """Set every parameter's state to step 0, m = 0 and v = v0 computed from its current ``.grad``.
 
+        Call it after a backward pass on the batch that defines g0, before the first update.
         Parameters whose ``.grad`` is None are left uninitialised (they start from v = 0 later).
+
+        Raises:
+            ValueError: if no parameter has a ``.grad``.
         """
         params = self._params_with_grad()
         if not params:
@@ -102,8 +137,16 @@ class GIAdam(torch.optim.Optimizer):
             self.state[param] = self._fresh_state(param, exp_avg_sq)
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
-        """One Adam update with torch.optim.Adam's single-tensor arithmetic, operation for operation."""
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One Adam update with ``torch.optim.Adam``'s single-tensor arithmetic, operation for operation.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (optional, as for any torch
+                optimizer).
+
+        Returns:
+            The closure's loss, or None without a closure.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -130,7 +130,12 @@ class Sweep:
                 for overrides in self.variants.values() for values in itertools.product(*self.axes.values())]
 
     def groups(self) -> list[tuple[str, int, tuple[tuple[str, Any], ...], RunConfig]]:
-        """(variant, seed, extras, config) for every combination of the axes other than eta and T_wrm."""
+        """Every combination of the axes other than eta_trgt and T_wrm.
+
+        Returns:
+            (variant, seed, extras, config) tuples: extras holds the values of ``axes`` as
+            (dotted name, value) pairs and config is ``base`` with all of them applied.
+        """
         names = list(self.axes)
         out = []
         for variant, overrides in self.variants.items():
@@ -141,6 +146,7 @@ class Sweep:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The sweep as plain JSON values, as recorded in sweep.json (the inverse of :meth:`from_dict`)."""
         return {"experiment": self.experiment, "base": self.base.to_dict(), "eta_trgt": list(self.eta_trgt),
                 "eta_unit": self.eta_unit, "warmup_steps": list(self.warmup_steps), "seeds": list(self.seeds),
                 "variants": {k: dict(v) for k, v in self.variants.items()},
@@ -149,7 +155,14 @@ class Sweep:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Sweep":
-        """Inverse of :meth:`to_dict`; ``base`` may also be a partial dict of dotted overrides."""
+        """Inverse of :meth:`to_dict`; ``base`` may also be a partial dict of dotted overrides.
+
+        Args:
+            values: the sweep's fields as plain values (as in sweep.json).
+
+        Returns:
+            The Sweep.
+        """
         values = dict(values)
         base = values.pop("base", {})
         if isinstance(base, Mapping):
