@@ -4,7 +4,12 @@
 # Both create .venv with $(PYTHON) if it is missing and install the pinned dependencies once (a stamp
 # file inside .venv records the install; it is redone when pyproject.toml or the lock file changes).
 
-PYTHON ?= python3.11
+# The interpreter: the first of python3.11, python3.12, python3.13, python3 whose version the pins
+# support (3.11-3.13, as pyproject.toml's requires-python); `make PYTHON=/path/to/python` overrides it.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PYTHON ?= $(shell for candidate in python3.11 python3.12 python3.13 python3; do \
+	version=$$($$candidate -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue; \
+	if echo " $(SUPPORTED_PYTHONS) " | grep -q " $$version "; then echo $$candidate; break; fi; done)
 VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements-lock.txt
@@ -12,7 +17,7 @@ STAMP := $(VENV)/.installed
 # One thread per process: on 2 shared cores torch's OpenMP barriers slow down 5-30x under contention.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all install book notebooks html test lock clean
+.PHONY: all install book notebooks html test lock clean python
 
 all: book
 
@@ -21,6 +26,9 @@ install: $(STAMP)
 # torch first, by itself: the pin resolves to the build on this machine's disk (CPU) or to the
 # platform's default build elsewhere; everything else is constrained to the lock file.
 $(STAMP): pyproject.toml $(LOCK)
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "make: no supported Python found: install" \
+	  "Python 3.11, 3.12 or 3.13 (python3.11 is the reference; e.g. 'apt-get install python3.11' or" \
+	  "'pyenv install 3.11'), or name one with 'make PYTHON=/path/to/python3.11'." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests]'
@@ -51,6 +59,10 @@ lock:
 	    | grep -viE '^(warmup[-_]lib|pip|setuptools|wheel)==' \
 	    | sed -E 's/^torch==([0-9.]+)\+[a-z0-9.]+$$/torch==\1/'; } > $(LOCK).tmp
 	mv $(LOCK).tmp $(LOCK)
+
+# The interpreter the Makefile would create .venv with (empty when there is none).
+python:
+	@echo "$(PYTHON)"
 
 clean:
 	rm -rf _build

@@ -4,6 +4,8 @@ corpora, augmentation and seeded batching."""
 from __future__ import annotations
 
 import hashlib
+import lzma
+import sys
 import io
 import random
 import tarfile
@@ -236,6 +238,20 @@ def test_chars_corpus_hash_windows_and_shift():
     assert torch.equal(data.y_train[:-1, -1], data.x_train[1:, 0])
     split = int(len(corpus) * 0.9)
     assert data.x_train.shape[0] == (split - 1) // 32 and data.x_test.shape[0] == (len(corpus) - split - 1) // 32
+
+
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the shipped corpus is CPython 3.11.7's text")
+def test_shipped_chars_corpus_is_cpython_3_11_7s_pydoc_topics():
+    from pydoc_data.topics import topics
+
+    assert text.chars_corpus() == "\n".join(topics[key] for key in sorted(topics))
+
+
+def test_damaged_chars_corpus_is_a_clear_error(tmp_path):
+    damaged = tmp_path / "chars_corpus.txt.xz"
+    damaged.write_bytes(lzma.compress("not the corpus".encode()))
+    with pytest.raises(ValueError, match="reinstall warmup_lib"):
+        text.chars_corpus(damaged)
 
 
 def test_chars_hash_mismatch_is_a_clear_error(monkeypatch):

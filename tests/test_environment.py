@@ -7,8 +7,12 @@ requirements-lock.txt pins every one of them, torch as the portable ``torch==2.1
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 import yaml
 from packaging.requirements import Requirement
@@ -48,9 +52,45 @@ def test_environment_yml_names_the_same_requirements_as_pyproject(repo_root: Pat
     assert TORCH_PIN in from_environment
 
 
-def test_environment_yml_uses_python_311(repo_root: Path) -> None:
+def test_environment_yml_allows_the_pythons_pyproject_allows(repo_root: Path) -> None:
     environment = yaml.safe_load((repo_root / "environment.yml").read_text())
-    assert "python=3.11" in environment["dependencies"]
+    requires = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert f"python{requires}" in environment["dependencies"]
+
+
+def _stand_in(folder: Path, name: str, version: str | None) -> None:
+    """A fake interpreter that answers the Makefile's version question (None: a broken one)."""
+    script = folder / name
+    script.write_text("#!/bin/sh\n" + (f"echo {version}\n" if version else "exit 1\n"))
+    script.chmod(0o755)
+
+
+def _make(repo_root: Path, folder: Path, *target: str) -> subprocess.CompletedProcess:
+    """``make`` with a PATH holding only the stand-ins and grep (the Makefile's one helper)."""
+    (folder / "grep").symlink_to(shutil.which("grep"))
+    return subprocess.run([shutil.which("make"), "-s", "-C", str(repo_root), *target], env={"PATH": str(folder)},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("interpreters, chosen", [
+    ({"python3.11": "3.11", "python3.12": "3.12", "python3": "3.13"}, "python3.11"),
+    ({"python3.12": "3.12", "python3": "3.10"}, "python3.12"),
+    ({"python3.11": None, "python3.13": "3.13"}, "python3.13"),  # a broken python3.11 is skipped
+    ({"python3": "3.12"}, "python3"),
+    ({"python3": "3.10", "python3.14": "3.14"}, ""),  # nothing the pins support
+])
+def test_makefile_picks_the_first_supported_interpreter(repo_root: Path, tmp_path: Path, interpreters: dict,
+                                                        chosen: str) -> None:
+    for name, version in interpreters.items():
+        _stand_in(tmp_path, name, version)
+    assert _make(repo_root, tmp_path, "python").stdout.strip() == chosen
+
+
+def test_makefile_says_what_to_install_without_a_supported_python(repo_root: Path, tmp_path: Path) -> None:
+    _stand_in(tmp_path, "python3", "3.10")
+    result = _make(repo_root, tmp_path, "install", f"VENV={tmp_path / 'venv'}")
+    assert result.returncode != 0
+    assert "no supported Python found" in result.stderr and "Python 3.11, 3.12 or 3.13" in result.stderr
 
 
 def test_torch_and_jupyter_book_pins(repo_root: Path) -> None:

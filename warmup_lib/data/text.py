@@ -1,8 +1,10 @@
 """Character-level language-modelling data: an offline corpus and WikiText-2.
 
-``chars``: the English help topics shipped with CPython (``pydoc_data.topics``), joined in sorted
-key order with newlines: 465,048 characters, 103 distinct, available on every machine with no
-download.  Its SHA-256 is pinned so that a different Python's text is caught, not silently used.
+``chars``: the English help topics shipped with CPython 3.11.7 (``pydoc_data.topics``), joined in
+sorted key order with newlines: 465,048 characters, 103 distinct.  The text differs between Python
+versions, so the package ships this one copy (``chars_corpus.txt.xz``, 95 kB, made with
+``lzma.compress`` from CPython 3.11.7's module) and every supported Python reads the same
+characters; its SHA-256 is pinned, so a damaged copy is caught, not silently used.
 
 ``wikitext2``: the raw WikiText-2 files ``wiki.train.raw`` / ``wiki.test.raw`` under
 ``DataConfig.root`` (or ``root/wikitext-2-raw``).  Tokenisation is **character level** (the paper
@@ -17,6 +19,7 @@ last 10% tests.
 from __future__ import annotations
 
 import hashlib
+import lzma
 from pathlib import Path
 
 import torch
@@ -24,19 +27,18 @@ import torch
 from warmup_lib.config import DataConfig
 from warmup_lib.data.dataset import Dataset, cache_dir, take_first
 
+CHARS_FILE = Path(__file__).with_name("chars_corpus.txt.xz")
 CHARS_SHA256 = "2a95af4ac93f5b719944030ce3769070ddf827d847cba42192afa8da989e5dc4"
 CHARS_TRAIN_FRACTION = 0.9
 
 
-def chars_corpus() -> str:
-    """The pydoc topics text, checked against :data:`CHARS_SHA256`."""
-    from pydoc_data.topics import topics
-
-    text = "\n".join(topics[key] for key in sorted(topics))
+def chars_corpus(path: Path = CHARS_FILE) -> str:
+    """The shipped pydoc topics text (module docstring), checked against :data:`CHARS_SHA256`."""
+    text = lzma.decompress(path.read_bytes()).decode("utf-8")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if digest != CHARS_SHA256:
-        raise ValueError(f"data.name: the 'chars' corpus (pydoc_data.topics of this Python) has SHA-256 {digest}, "
-                         f"expected {CHARS_SHA256}; it was recorded with CPython 3.11.7's text")
+        raise ValueError(f"data.name: the 'chars' corpus {path} has SHA-256 {digest}, expected {CHARS_SHA256} "
+                         "(CPython 3.11.7's pydoc_data.topics); reinstall warmup_lib to restore the file")
     return text
 
 
