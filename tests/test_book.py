@@ -50,7 +50,7 @@ def built_book(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     output = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", str(repo_root), "--path-output", str(output),
-                             "--warningiserror", "--keep-going"], capture_output=True, text=True)
+                             "--warningiserror", "--keep-going"], capture_output=True, text=True, timeout=600)
     return result, output / "_build" / "html"
 
 

@@ -198,7 +198,8 @@ def _nbval(paths: list[Path], results_root: Path) -> subprocess.CompletedProcess
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "nbval_claims_plugin",
                "--nbval-sanitize-with", str(TESTS_DIR / "nbval_sanitize.cfg"), "-p", "no:cacheprovider",
                "-q", "--rootdir", str(paths[0].parent), *map(str, paths)]
-    return subprocess.run(command, cwd=paths[0].parent, env=environment, capture_output=True, text=True)
+    return subprocess.run(command, cwd=paths[0].parent, env=environment, capture_output=True, text=True,
+                          timeout=800)
 
 
 def test_nbval_compares_claims_cells_exactly(tiny: Path, isolated_results: Path) -> None:

@@ -154,7 +154,7 @@ def test_sweep_killed_with_sigkill_resumes_without_loss_or_corruption(tmp_path, 
             time.sleep(0.01)
     finally:
         os.kill(process.pid, signal.SIGKILL)  # the sweep process only: its pool workers must notice and leave
-        process.wait()
+        process.wait(timeout=60)
     _wait_for_group_to_exit(process.pid)
     finished = {p.name: p.stat().st_mtime_ns for p in experiment.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert 1 <= len(finished) < 8, "the sweep must be killed part way"
