@@ -1,4 +1,5 @@
-"""The book: table of contents, a warnings-as-errors build, figures in pages, MathJax served locally.
+"""The book: table of contents, a warnings-as-errors build, figures in pages, MathJax served locally,
+an API page for every public name.
 
 The book is built once per test session (about a minute) into a temporary folder, from the
 committed notebooks and their outputs: the builder executes nothing (``execute_notebooks: off``).
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 import yaml
 
+import warmup_lib
 from warmup_lib.tools.notebooks import list_notebooks
 
 MATHJAX_LOCAL = "_static/mathjax/tex-mml-chtml.js"
@@ -105,3 +107,15 @@ def test_pages_fetch_nothing_from_the_internet(built_book: tuple[subprocess.Comp
     remote = [str(page.relative_to(html_dir)) for page in html_dir.rglob("*.html")
               if REMOTE_ASSET.search(page.read_text(encoding="utf-8"))]
     assert not remote, f"pages that load scripts, styles or images from the internet: {remote}"
+
+
+def test_api_page_documents_every_public_name(built_book: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """book/api.md lists exactly warmup_lib.__all__, and napoleon turned Args:/Returns: into fields."""
+    _, html_dir = built_book
+    page = _page(html_dir, "book/api")
+    entries = re.split(r'<dt class="sig sig-object py" id="', page)[1:]
+    by_id = {entry.split('"', 1)[0]: entry for entry in entries}
+    public = {name.removeprefix("warmup_lib.") for name in by_id if name.count(".") == 1}
+    assert public == set(warmup_lib.__all__)
+    critical_lr = re.sub(r"<[^>]+>", "", by_id["warmup_lib.critical_lr"])
+    assert "Parameters:" in critical_lr and "Returns:" in critical_lr and "Args:" not in critical_lr
