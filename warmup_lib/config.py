@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,45 @@ LOSSES = ("mse", "xent")
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
 PRESET_NAMES = ("smoke", "book", "paper")
+
+
+SEED_LIMIT = 2**63  # seeds are ints in [0, 2^63): torch.manual_seed and numpy both take them
+
+
+def _check_types(config: Any, section: str) -> None:
+    """Check every field of a config dataclass against its declared type, before any range check.
+
+    bool is not accepted as an int (``steps=True`` would train one step), every float must be finite,
+    and an int given for a float field becomes that float, so that numerically equal configs have
+    equal JSON and hence one run id (``eta_trgt=1`` and ``eta_trgt=1.0`` are the same run).
+    """
+    prefix = f"{section}." if section else ""
+    for spec in dataclasses.fields(config):
+        value, name, kind = getattr(config, spec.name), prefix + spec.name, str(spec.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("float"):
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), name,
+                     f"got {value!r}; must be a finite number")
+            object.__setattr__(config, spec.name, float(value))
+        elif kind.startswith("int"):
+            _require(isinstance(value, int) and not isinstance(value, bool), name, f"got {value!r}; must be an int")
+        elif kind.startswith("bool"):
+            _require(isinstance(value, bool), name, f"got {value!r}; must be True or False")
+        elif kind.startswith("str"):
+            _require(isinstance(value, str), name, f"got {value!r}; must be a string")
+
+
+def _require_seed(value: int, field_name: str) -> None:
+    _require(0 <= value < SEED_LIMIT, field_name, f"got {value!r}; must be an int in [0, 2**63)")
+
+
+def _known_fields(cls: type, values: dict[str, Any], section: str) -> None:
+    """Refuse keys that are not fields of ``cls`` (a typo would otherwise be a TypeError or ignored)."""
+    names = {spec.name for spec in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    _require(not unknown, section or "config", f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                                               f"allowed fields are {', '.join(sorted(names))}")
 
 
 def _require(condition: bool, field_name: str, message: str) -> None:
@@ -69,7 +109,9 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self, "data")
         _require_choice(self.name, "data.name", DATASETS)
+        _require_seed(self.seed, "data.seed")
         for name in ("n_train", "n_test"):
             value = getattr(self, name)
             _require(value is None or (isinstance(value, int) and value > 0), f"data.{name}",
@@ -111,6 +153,7 @@ class ModelConfig:
     final_ln: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self, "model")
         _require_choice(self.arch, "model.arch", ARCHS)
         _require_choice(self.param, "model.param", PARAMETERISATIONS)
         _require_choice(self.act, "model.act", ACTIVATIONS)
@@ -141,6 +184,7 @@ class OptimConfig:
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
+        _check_types(self, "optim")
         _require_choice(self.name, "optim.name", OPTIMIZERS)
         _require(0.0 <= self.momentum < 1.0, "optim.momentum", f"got {self.momentum!r}; must be in [0, 1)")
         _require(self.name == "sgd" or self.momentum == 0.0, "optim.momentum",
@@ -170,6 +214,7 @@ class ScheduleConfig:
     warmup: str = "polynomial"
 
     def __post_init__(self) -> None:
+        _check_types(self, "schedule")
         _require_positive(self.eta_trgt, "schedule.eta_trgt")
         _require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 1, "schedule.warmup_steps",
                  f"got {self.warmup_steps!r}; must be an int >= 1 (1 means no warmup)")
@@ -231,6 +276,11 @@ class RunConfig:
     failure_factor: float = 1.5
 
     def __post_init__(self) -> None:
+        for section, cls in _SECTIONS.items():
+            value = getattr(self, section)
+            _require(isinstance(value, cls), section, f"got {value!r}; must be a {cls.__name__}")
+        _check_types(self, "")
+        _require_seed(self.seed, "seed")
         _require_choice(self.loss, "loss", LOSSES)
         _require_choice(self.dtype, "dtype", DTYPES)
         _require_choice(self.device, "device", DEVICES)
@@ -274,9 +324,11 @@ class RunConfig:
             else:
                 top[key] = value
         for section, values in nested.items():
-            _require(section in ("data", "model", "optim", "schedule"), section,
+            _require(section in _SECTIONS, section,
                      "unknown section; allowed sections are 'data', 'model', 'optim', 'schedule'")
+            _known_fields(_SECTIONS[section], values, section)
             top[section] = dataclasses.replace(getattr(self, section), **values)
+        _known_fields(RunConfig, top, "")
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
@@ -286,8 +338,14 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
         """The config of :meth:`to_dict`'s nested dicts; missing fields keep their defaults."""
-        sections = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
-        kwargs = {key: (sections[key](**value) if key in sections else value) for key, value in values.items()}
+        _known_fields(cls, values, "")
+        kwargs = {}
+        for key, value in values.items():
+            if key in _SECTIONS:
+                _require(isinstance(value, dict), key, f"got {value!r}; must be a dict of {_SECTIONS[key].__name__} fields")
+                _known_fields(_SECTIONS[key], value, key)
+                value = _SECTIONS[key](**value)
+            kwargs[key] = value
         return cls(**kwargs)
 
     def to_json(self) -> str:
@@ -297,6 +355,9 @@ class RunConfig:
             The JSON text; equal configs give equal text.
         """
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
 
 
 # Per-notebook parameters for each preset.  A notebook's parameters cell holds the 'book' values as

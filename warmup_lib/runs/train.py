@@ -105,6 +105,18 @@ def prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, aug
                    dataset.num_classes, dataset.input_shape, dataset.name)
 
 
+def run_device(cfg: RunConfig) -> torch.device:
+    """The device ``cfg`` trains on, refusing 'cuda' clearly on a machine without a CUDA device.
+
+    Raises:
+        ValueError: naming the field, when ``cfg.device`` is 'cuda' and torch sees no GPU.
+    """
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: got 'cuda' but torch sees no CUDA device on this machine; "
+                         "set device='cpu' (the smoke and book presets do) or run on a machine with a GPU")
+    return torch.device(cfg.device)
+
+
 @dataclass
 class RunSetup:
     """What a run of a config starts from (see :func:`init_run`).  ``optimizer`` is None when the
@@ -144,7 +156,7 @@ def init_run(cfg: RunConfig, lr: float | None = None, with_optimizer: bool = Tru
     Returns:
         A :class:`RunSetup`.
     """
-    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    device, dtype = run_device(cfg), getattr(torch, cfg.dtype)
     data = prepare_data(load_data(cfg.data), dtype, device, cfg.data.augment)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_classes).to(device=device, dtype=dtype)

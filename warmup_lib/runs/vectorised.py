@@ -152,7 +152,7 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
                          f"optimizer hyperparameters, with optimizer in {STACKABLE_OPTIMIZERS} and no sharpness tracking")
     start_time = time.perf_counter()
     first = cfgs[0]
-    device, dtype = torch.device(first.device), getattr(torch, first.dtype)
+    device, dtype = train.run_device(first), getattr(torch, first.dtype)
     data = train.prepare_data(load_data(first.data), dtype, device, first.data.augment)
     models = []
     for cfg in cfgs:
