@@ -2,7 +2,8 @@
 #   make book   install, execute the notebooks at the book preset (skipping up-to-date ones), build the HTML book
 #   make test   install, run the whole test suite (unit tests, notebook smoke runs, nbval, book build)
 # Both create .venv with $(PYTHON) if it is missing and install the pinned dependencies once (a stamp
-# file inside .venv records the install; it is redone when pyproject.toml or the lock file changes).
+# file inside .venv records the install; it is redone when pyproject.toml or the lock file changes);
+# `make test` also installs the distributed extra (Ray), whose executor the tests run on a local cluster.
 
 # The interpreter: the first of python3.11, python3.12, python3.13, python3 whose version the pins
 # support (3.11-3.13, as pyproject.toml's requires-python); `make PYTHON=/path/to/python` overrides it.
@@ -14,6 +15,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements-lock.txt
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-distributed
 # One thread per process: on 2 shared cores torch's OpenMP barriers slow down 5-30x under contention.
 export OMP_NUM_THREADS ?= 1
 
@@ -34,6 +36,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests]'
 	touch $@
 
+# The test suite starts a local Ray cluster: the distributed extra on top, pinned by the same lock.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests,distributed]'
+	touch $@
+
 notebooks: $(STAMP)
 	$(BIN)/python -m warmup_lib notebook all --preset book
 
@@ -45,7 +52,7 @@ book: notebooks
 	$(MAKE) html
 
 # pytest's exit code 5 means it collected no test: that is a failure, not a pass.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	@$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; failing." >&2; fi; \
 	exit $$status
