@@ -102,3 +102,177 @@ def test_persistent_catapult_store_roundtrip_and_refuses_a_warmup_schedule(tmp_p
     assert again.summary["pcw_reestimates"] == first.summary["pcw_reestimates"]
     with pytest.raises(ValueError, match="schedule"):
         cr.run_persistent_catapult(TINY)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The chapter's plan, numbers, figures and claim criteria, on fabricated grids and runs whose
+# verdicts are known.
+# ---------------------------------------------------------------------------------------------------
+
+PARAMS = dict(dataset="mnist1d", n_train=256, n_test=64, augment=False, data_root=None, data_download=False,
+              arch="fcn", width=16, depth=3, widen=4, param="sp", batch_size=64, steps=12, seed=3,
+              eval_every=6, device="cpu")
+
+
+def _cell(c: float, warmup: int, eta_c: float, linear: str = "converged", critical: str = "converged",
+          linear_acc: float = 0.5, critical_acc: float = 0.5, passes: int = 10) -> dict:
+    """One grid row as critical_warmup_grid writes it, at lambda_0 = 1 (so eta_trgt = c)."""
+    eta_init = min(eta_c, c)
+    return {"c": c, "eta_trgt": c, "warmup_steps": warmup, "lambda_0": 1.0, "eta_c": eta_c, "eta_c_lambda0": eta_c,
+            "total_passes": passes, "t_reach": t_reach(eta_init, c, warmup),
+            "t_save": t_save(eta_init, c, warmup, passes),
+            "save_fraction": t_save(eta_init, c, warmup, passes) / warmup,
+            "linear_outcome": linear, "linear_best_test_accuracy": linear_acc,
+            "linear_final_test_accuracy": linear_acc - 0.01, "critical_outcome": critical,
+            "critical_best_test_accuracy": critical_acc, "critical_final_test_accuracy": critical_acc - 0.03}
+
+
+def _grid(changes: dict | None = None) -> "pd.DataFrame":
+    """Two warmups x targets 1, 2, 8 with eta_c = 2: two cells per warmup at or below eta_c.
+
+    ``changes`` maps a cell (c, warmup) to keyword arguments of :func:`_cell`."""
+    import pandas as pd
+
+    rows = []
+    for warmup in (16, 64):
+        for c in (1.0, 2.0, 8.0):
+            rows.append(_cell(c, warmup, 2.0, **(changes or {}).get((c, warmup), {})))
+    return pd.DataFrame(rows)
+
+
+def _verdicts(claims) -> dict[str, str]:
+    return {claim.label: claim.verdict for claim in claims}
+
+
+def test_base_config_is_the_notebooks_sgd_run() -> None:
+    cfg = cr.base_config(PARAMS, "mse")
+    expected = RunConfig(data=DataConfig(name="mnist1d", n_train=256, n_test=64), model=ModelConfig(width=16, depth=3),
+                         optim=OptimConfig(name="sgd"), loss="mse", batch_size=64, steps=12, seed=3, eval_every=6)
+    assert cfg == expected and store.run_id(cfg) == store.run_id(expected)
+    assert cr.base_config(PARAMS, "xent").loss == "xent"
+
+
+def test_threshold_ratio_and_claim_both_ways() -> None:
+    assert cr.threshold_ratio(eta_c=2 / 5.0, lambda_0=5.0) == pytest.approx(1.0)
+    assert cr.threshold_ratio(eta_c=0.3, lambda_0=20.0) == pytest.approx(3.0)
+    assert cr.threshold_claim(3.25).verdict == "HOLDS" and cr.threshold_claim(3.25).measured_text == "3.25"
+    assert cr.threshold_claim(0.8).verdict == "DOES NOT HOLD"
+
+
+def test_search_numbers_round_as_the_prose_cites_them() -> None:
+    search = {"eta_c": 0.409612, "forward_passes": 13, "total_passes": 15}
+    numbers = cr.search_numbers(search, lambda_0=15.8912, lambda0_batches=10, delta=0.1)
+    assert numbers == {"crit_lambda0_batches": 10, "crit_lambda0": 15.89, "crit_two_over_lambda": 0.1259,
+                       "crit_init_eta_c": 0.4096, "crit_init_ratio": 3.25, "crit_init_passes": 15,
+                       "crit_init_trials": 13, "crit_delta": 0.1}
+
+
+def test_grid_claims_hold_on_a_grid_that_meets_every_criterion() -> None:
+    grid = _grid({(8.0, 64): {"critical_acc": 0.52}})
+    below, above = cr.split_by_eta_c(grid)
+    assert list(below["c"]) == [1.0, 2.0, 1.0, 2.0] and list(above["c"]) == [8.0, 8.0]
+    # T_save/T_wrm at c = 8: eta_c/eta_trgt - T_fp/(2 T_wrm) = 0.25 - 5/16 < 0 and 0.25 - 5/64
+    assert cr.max_save_fraction(grid) == pytest.approx(0.25 - 5 / 64)
+    claims = cr.grid_claims(grid.assign(save_fraction=grid["save_fraction"].where(grid["c"] != 8.0, 0.45)),
+                            accuracy_tolerance=0.01)
+    assert _verdicts(claims) == {"12a": "HOLDS", "12b": "HOLDS", "12c": "HOLDS", "12d": "HOLDS", "12e": "HOLDS"}
+    assert [claim.measured_text for claim in claims] == ["4/4", "0.45", "10", "0.33", "0 / 0"]
+
+
+def test_grid_claims_fail_one_by_one() -> None:
+    tolerance = 0.01
+    # 12a: a cell at or below eta_c that did not start at the target
+    grid = _grid()
+    grid.loc[0, "t_reach"] = 2
+    assert _verdicts(cr.grid_claims(grid, tolerance))["12a"] == "DOES NOT HOLD"
+    assert _verdicts(cr.grid_claims(_grid().iloc[[2, 5]], tolerance))["12a"] == "DOES NOT HOLD"  # no such cell
+    # 12b: the saving stays below 0.4 (the fabricated grid's own 0.17)
+    assert _verdicts(cr.grid_claims(_grid(), tolerance))["12b"] == "DOES NOT HOLD"
+    # 12c: one search took 21 forward passes
+    assert _verdicts(cr.grid_claims(_grid({(1.0, 16): {"passes": 21}}), tolerance))["12c"] == "DOES NOT HOLD"
+    # 12d: starting at eta_c loses 12/6 = 2 points on average, beyond a 1-point tolerance
+    worse = _grid({(1.0, 16): {"critical_acc": 0.38}})
+    assert cr.accuracy_gap(worse) == pytest.approx(-0.02)
+    assert _verdicts(cr.grid_claims(worse, tolerance))["12d"] == "DOES NOT HOLD"
+    assert _verdicts(cr.grid_claims(worse, 0.03))["12d"] == "HOLDS"
+    # 12e: a cell lost (another gained does not make up for it)
+    changed = _grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}})
+    lost, gained = cr.changed_outcomes(changed)
+    assert (list(lost["warmup_steps"]), list(gained["warmup_steps"])) == ([64], [16])
+    claim = cr.grid_claims(changed, tolerance)[4]
+    assert (claim.measured_text, claim.verdict) == ("1 / 1", "DOES NOT HOLD")
+
+
+def test_grid_numbers_on_a_fabricated_grid() -> None:
+    grid = _grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged", "passes": 4},
+                    (2.0, 64): {"critical_acc": 0.53}})
+    numbers = cr.grid_numbers(grid, steps=100)
+    assert numbers == {
+        "crit_runs": 12, "crit_steps": 100, "crit_below_cells": 4, "crit_below_reach_one": 4,
+        "crit_above_cells": 2, "crit_max_fraction": round(0.25 - 5 / 64, 2), "crit_above_eta_c": 2.0,
+        "crit_passes_min": 4, "crit_passes_max": 10, "crit_both_cells": 4, "crit_accuracy_gap": 0.75,
+        "crit_final_gap": -1.25, "crit_lost": 1, "crit_gained": 1, "crit_lost_c": 8.0, "crit_lost_warmup": 64,
+        "crit_gained_c": 8.0, "crit_gained_warmup": 16}
+    none_changed = cr.grid_numbers(_grid(), steps=100)
+    assert math.isnan(none_changed["crit_lost_c"]) and none_changed["crit_lost_warmup"] == 0
+
+
+def test_slice_cell_is_the_longest_warmup_smallest_converged_target_above_eta_c() -> None:
+    grid = _grid()
+    row = cr.slice_cell(grid)
+    assert (row["warmup_steps"], row["c"]) == (64, 8.0)
+    fallback = cr.slice_cell(_grid({(8.0, 16): {"critical": "diverged"}, (8.0, 64): {"critical": "diverged"}}))
+    assert (fallback["warmup_steps"], fallback["c"]) == (64, 1.0)  # none above eta_c converged: any cell
+    assert cr.slice_numbers(row) == {"crit_slice_c": 8.0, "crit_slice_warmup": 64, "crit_slice_reach": 48,
+                                     "crit_slice_acc_linear": 50.0, "crit_slice_acc_critical": 50.0}
+
+
+def _run(outcome: str, pcw: bool = False, diverged_step: int | None = None):
+    """A stand-in for a stored run: only the summary fields the chapter reads."""
+    from types import SimpleNamespace
+
+    summary = {"outcome": outcome, "best_test_accuracy": 0.61234, "final_test_accuracy": 0.6, "lr_reach_step": 255,
+               "diverged_step": diverged_step}
+    if pcw:
+        summary.update(pcw_reach_step=5, pcw_reestimates=3, pcw_forward_passes=24)
+    return SimpleNamespace(summary=summary)
+
+
+def _comparisons(pcw_outcome: str, constant_outcome: str) -> dict:
+    return {("mse", 32.0): {"persistent catapult": _run(pcw_outcome, pcw=True),
+                            "linear, T_wrm = 256": _run("converged"), "constant": _run(constant_outcome)},
+            ("xent", 48.0): {"persistent catapult": _run("diverged", pcw=True, diverged_step=383),
+                             "linear, T_wrm = 256": _run("converged"), "constant": _run("diverged")}}
+
+
+def test_persistent_claims_both_ways() -> None:
+    claims = cr.persistent_claims(_comparisons("converged", "diverged"))
+    assert [(c.label, c.measured_text, c.verdict) for c in claims] == [
+        ("15a", "converged / diverged", "HOLDS"), ("15b", "diverged / diverged", "DOES NOT HOLD")]
+    assert claims[0].text.startswith("mse, eta_trgt = 32/lambda_0: PCW trains")
+    assert cr.persistent_claims(_comparisons("converged", "converged"))[0].verdict == "DOES NOT HOLD"
+
+
+def test_persistent_table_and_numbers() -> None:
+    comparisons = _comparisons("converged", "diverged")
+    table = cr.persistent_table(comparisons)
+    assert len(table) == 6 and list(table["schedule"][:3]) == ["persistent catapult", "linear, T_wrm = 256",
+                                                               "constant"]
+    first, second = table.iloc[0], table.iloc[1]
+    assert (first["reaches eta_trgt at step"], first["re-estimations"], first["extra forward passes"]) == (5, 3, 24)
+    assert (second["reaches eta_trgt at step"], second["re-estimations"], second["best acc"]) == (255, 0, 0.612)
+    assert cr.persistent_numbers(comparisons, table) == {
+        "crit_pcw_mse_32_diverged": -1, "crit_pcw_xent_48_diverged": 383, "crit_pcw_reach_max": 5,
+        "crit_pcw_searches_max": 3, "crit_pcw_fp_max": 24}
+
+
+def test_grid_table_and_figures_build() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    grid = _grid({(8.0, 64): {"critical": "diverged"}})
+    assert list(cr.grid_table(grid).columns) == list(cr.GRID_COLUMNS.values())
+    assert len(cr.plot_grid_heatmaps(grid).axes) == 2
+    assert len(cr.plot_accuracy(grid).axes) == 1
+    search = {"trials": [[0.1, 2.0], [0.2, 1.9], [0.4, 2.1]], "loss0": 2.0, "eta_c": 0.4}
+    assert len(cr.plot_search(search, lambda_0=10.0, delta=0.1).axes) == 1

@@ -18,21 +18,29 @@
   :class:`~warmup_lib.critical.warmup.PersistentCatapultWarmup` sets the rate of every update.
   The config does not describe that schedule, so such runs live in their own experiment folder
   whose name holds the warmup's settings (:func:`persistent_experiment`).
+* The chapter itself (notebooks/06_critical_lr_warmup.ipynb): its base config
+  (:func:`base_config`), the numbers its prose cites (``*_numbers``: glue name -> value), its
+  figures (``plot_*``) and tables, and the criteria of claims 12 and 15 (:func:`grid_claims`,
+  :func:`threshold_claim`, :func:`persistent_claims`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 
+from warmup_lib import plots
+from warmup_lib.claims import Claim
 from warmup_lib.runs import store
 from warmup_lib.critical.warmup import GRADIENT_PASS_COST, PersistentCatapultWarmup, t_reach, t_save
-from warmup_lib.config import RunConfig
+from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs.executors import make_executor
 from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
 from warmup_lib.runs.train import RunResult, run
@@ -172,3 +180,478 @@ def run_persistent_catapult(cfg: RunConfig, delta: float = 0.1, eta0: float = 1e
     if folder:
         store.save_run(folder, cfg, result, root)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# The chapter (notebooks/06_critical_lr_warmup.ipynb): its runs, the numbers its prose cites, its
+# figures and its claim criteria.
+# ---------------------------------------------------------------------------------------------------
+
+def base_config(params: Mapping[str, Any], loss: str) -> RunConfig:
+    """The chapter's SGD run with loss ``loss``, from the notebook's parameters (the schedule is the
+    config's default; the grid and the persistent warmup set eta_trgt and T_wrm).
+
+    Args:
+        params: the parameters cell's values: dataset, n_train, n_test, augment, data_root,
+            data_download, arch, width, depth, widen, param, batch_size, steps, seed, eval_every,
+            device.
+        loss: 'xent' or 'mse'.
+
+    Returns:
+        The run config.
+    """
+    return RunConfig(
+        data=DataConfig(name=params["dataset"], n_train=params["n_train"], n_test=params["n_test"],
+                        augment=params["augment"], root=params["data_root"], download=params["data_download"]),
+        model=ModelConfig(arch=params["arch"], width=params["width"], depth=params["depth"],
+                          widen=params["widen"], param=params["param"]),
+        optim=OptimConfig(name="sgd"), loss=loss, batch_size=params["batch_size"], steps=params["steps"],
+        seed=params["seed"], eval_every=params["eval_every"], device=params["device"])
+
+
+def threshold_ratio(eta_c: float, lambda_0: float) -> float:
+    """eta_c in units of the classical threshold: eta_c / (2/lambda_0) = eta_c lambda_0 / 2.
+
+    Args:
+        eta_c: the one-step critical learning rate.
+        lambda_0: the sharpness at initialisation.
+
+    Returns:
+        The ratio (>= 1 when the one-step test is at least as permissive as 2/lambda_0).
+    """
+    return eta_c * lambda_0 / 2
+
+
+def search_numbers(search: Mapping[str, Any], lambda_0: float, lambda0_batches: int,
+                   delta: float) -> dict[str, Any]:
+    """The numbers the prose cites about the search at initialisation (keys: glue names).
+
+    Args:
+        search: a record of :func:`~warmup_lib.runs.measure.load_or_search` (eta_c, forward_passes,
+            total_passes).
+        lambda_0: the sharpness at initialisation, averaged over ``lambda0_batches`` batches.
+        lambda0_batches: how many batches lambda_0 was averaged over.
+        delta: the search's tolerance.
+
+    Returns:
+        glue name -> value.
+    """
+    return {"crit_lambda0_batches": lambda0_batches, "crit_lambda0": round(lambda_0, 2),
+            "crit_two_over_lambda": round(2 / lambda_0, 4), "crit_init_eta_c": round(search["eta_c"], 4),
+            "crit_init_ratio": round(threshold_ratio(search["eta_c"], lambda_0), 2),
+            "crit_init_passes": search["total_passes"], "crit_init_trials": search["forward_passes"],
+            "crit_delta": delta}
+
+
+def plot_search(search: Mapping[str, Any], lambda_0: float, delta: float) -> plt.Figure:
+    """The search's trials: the one-step loss L_B(theta_0 - eta g) of each trial eta (coloured by
+    the order tried), L_B(theta_0), the band of accepted rises up to (1 + delta) L_B(theta_0),
+    2/lambda_0 and the returned eta_c.
+
+    Args:
+        search: a search record (``trials`` as (eta, loss) pairs, ``loss0``, ``eta_c``).
+        lambda_0: the sharpness at initialisation.
+        delta: the search's tolerance.
+
+    Returns:
+        The figure (one panel).
+    """
+    trials, loss0 = np.array(search["trials"]), search["loss0"]
+    fig, (ax,) = plots.figure()
+    order = np.argsort(trials[:, 0])
+    ax.plot(trials[order, 0], trials[order, 1], color="0.6", linewidth=0.8)
+    ax.scatter(trials[:, 0], trials[:, 1], c=np.arange(len(trials)), cmap="viridis", s=18, zorder=3,
+               label="trials (colour: order tried)")
+    ax.axhline(loss0, **plots.THRESHOLD_STYLE, label=r"$L_B(\theta_0)$")
+    ax.axhspan(loss0, loss0 * (1 + delta), color=plots.COLORS[2], alpha=0.15,
+               label=r"accepted rise, up to $(1+\delta)L_B(\theta_0)$")
+    ax.axvline(2 / lambda_0, color=plots.COLORS[3], linewidth=1.0, label=r"$2/\lambda_0$")
+    ax.axvline(search["eta_c"], color=plots.COLORS[1], linewidth=1.2, label=r"$\eta_c$ (search result)")
+    ax.set(xscale="log", xlabel=r"learning rate $\eta$ of the trial step (log scale)",
+           ylabel=r"one-step loss $L_B(\theta_0 - \eta g)$")
+    ax.legend(loc="lower left", fontsize=6)
+    return fig
+
+
+def split_by_eta_c(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The grid's cells where the loss did not rise below the target (eta_c >= eta_trgt: the
+    warmup starts at the target) and those where it did (eta_c < eta_trgt).
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+
+    Returns:
+        ``(below, above)``: the rows with eta_trgt <= eta_c and those with eta_trgt > eta_c.
+    """
+    return grid[grid["eta_c"] >= grid["eta_trgt"]], grid[grid["eta_c"] < grid["eta_trgt"]]
+
+
+def changed_outcomes(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells where starting at eta_c changed whether the run converged.
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+
+    Returns:
+        ``(lost, gained)``: the rows where the linear warmup converged and the warmup from eta_c did
+        not, and the rows where it was the other way round.
+    """
+    linear = grid["linear_outcome"] == "converged"
+    critical = grid["critical_outcome"] == "converged"
+    return grid[linear & ~critical], grid[~linear & critical]
+
+
+def accuracy_gap(grid: pd.DataFrame, which: str = "best") -> float:
+    """Mean over the cells where both schedules converged of the test accuracy from eta_c minus the
+    one from 0 (a fraction; NaN when no cell qualifies).
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+        which: 'best' or 'final' test accuracy.
+
+    Returns:
+        mean(acc_critical - acc_linear) over the cells where both converged.
+    """
+    both = grid[(grid["linear_outcome"] == "converged") & (grid["critical_outcome"] == "converged")]
+    return (both[f"critical_{which}_test_accuracy"] - both[f"linear_{which}_test_accuracy"]).mean()
+
+
+def max_save_fraction(grid: pd.DataFrame) -> float:
+    """The largest T_save/T_wrm over the cells with eta_trgt > eta_c (NaN when there are none)."""
+    _, above = split_by_eta_c(grid)
+    return above["save_fraction"].max() if len(above) else float("nan")
+
+
+def grid_numbers(grid: pd.DataFrame, steps: int) -> dict[str, Any]:
+    """The numbers the prose cites about the Fig. 5 grid (keys: glue names): cell counts on each
+    side of eta_c, the largest saving, the search's cost, the accuracy gaps (in points) and the
+    first cell lost and gained by starting at eta_c (NaN / 0 when there is none).
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+        steps: training steps per run.
+
+    Returns:
+        glue name -> value.
+    """
+    below, above = split_by_eta_c(grid)
+    lost, gained = changed_outcomes(grid)
+    both = grid[(grid["linear_outcome"] == "converged") & (grid["critical_outcome"] == "converged")]
+    numbers = {
+        "crit_runs": 2 * len(grid), "crit_steps": steps, "crit_below_cells": len(below),
+        "crit_below_reach_one": int((below["t_reach"] == 1).sum()), "crit_above_cells": len(above),
+        "crit_max_fraction": round(float(max_save_fraction(grid)), 2),
+        "crit_above_eta_c": float(above["eta_c_lambda0"].iloc[0]) if len(above) else float("nan"),
+        "crit_passes_min": int(grid["total_passes"].min()), "crit_passes_max": int(grid["total_passes"].max()),
+        "crit_both_cells": len(both), "crit_accuracy_gap": round(float(100 * accuracy_gap(grid)), 2),
+        "crit_final_gap": round(float(100 * accuracy_gap(grid, "final")), 2),
+        "crit_lost": len(lost), "crit_gained": len(gained)}
+    for name, rows in (("lost", lost), ("gained", gained)):
+        numbers[f"crit_{name}_c"] = float(rows["c"].iloc[0]) if len(rows) else float("nan")
+        numbers[f"crit_{name}_warmup"] = int(rows["warmup_steps"].iloc[0]) if len(rows) else 0
+    return numbers
+
+
+def plot_grid_heatmaps(grid: pd.DataFrame) -> plt.Figure:
+    """The paper's Fig. 5: (a) T_reach and (b) T_save/T_wrm in percent over (eta_trgt, T_wrm), the
+    values written in the cells, cells whose run from eta_c diverged hatched.
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+
+    Returns:
+        The figure (two panels).
+    """
+    fig, axes = plots.figure(ncols=2)
+    fig.set_size_inches(2 * plots.PANEL_WIDTH + 1.0, plots.PANEL_HEIGHT + 1.0)  # room for the outcome legends
+    cells = grid.assign(variant="critical", seed=0, outcome=grid["critical_outcome"],
+                        save_percent=(100 * grid["save_fraction"]).round())
+    for ax, metric, title, cmap in ((axes[0], "t_reach", r"$T_{reach}$ (updates)", "magma"),
+                                    (axes[1], "save_percent", r"$T_{save}/T_{wrm}$ (%)", "viridis")):
+        plots.plot_phase_diagram(ax, cells, metric=metric, colorbar=False, cmap=cmap)  # values in the cells
+        ax.set_title(title, loc="right")
+    plots.label_panels(axes)
+    return fig
+
+
+GRID_COLUMNS = {"c": "eta_trgt*lambda_0", "warmup_steps": "T_wrm", "eta_c_lambda0": "eta_c*lambda_0",
+                "total_passes": "T_fp", "t_reach": "T_reach", "t_save": "T_save",
+                "linear_outcome": "from 0", "linear_best_test_accuracy": "best acc from 0",
+                "critical_outcome": "from eta_c", "critical_best_test_accuracy": "best acc from eta_c"}
+
+
+def grid_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """The grid as the chapter prints it: :data:`GRID_COLUMNS` renamed, rounded to 3 decimals."""
+    return grid[list(GRID_COLUMNS)].rename(columns=GRID_COLUMNS).round(3)
+
+
+def plot_accuracy(grid: pd.DataFrame) -> plt.Figure:
+    """Best test accuracy (%) of the linear warmup from 0 (solid) and the warmup from eta_c
+    (dashed) against eta_trgt lambda_0, one colour per T_wrm; runs that did not converge are left out.
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+
+    Returns:
+        The figure (one panel).
+    """
+    fig, (ax,) = plots.figure()
+    start = {"linear": "0", "critical": r"$\eta_c$"}
+    for index, warmup in enumerate(grid["warmup_steps"].unique()):
+        rows = grid[grid["warmup_steps"] == warmup].sort_values("c")
+        for name, style in (("linear", "-"), ("critical", "--")):
+            accuracy = rows[f"{name}_best_test_accuracy"].where(rows[f"{name}_outcome"] == "converged")
+            ax.plot(rows["c"], 100 * accuracy, style, marker="o" if name == "linear" else "s", markersize=3,
+                    color=plots.COLORS[index], label=rf"$T_{{wrm}}$ = {warmup}, from {start[name]}")
+    ax.set(xscale="log", xlabel=r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log scale)",
+           ylabel="best test accuracy (%)")
+    ax.set_xscale("log", base=2)
+    fig.set_size_inches(plots.PANEL_WIDTH * 1.3, plots.PANEL_HEIGHT * 1.5)
+    ax.legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    return fig
+
+
+def slice_cell(grid: pd.DataFrame) -> pd.Series:
+    """The cell the chapter shows run by run: the longest warmup, then the smallest target above
+    eta_c whose run from eta_c converged (any cell of the grid if there is none).
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+
+    Returns:
+        The grid's row.
+    """
+    _, above = split_by_eta_c(grid)
+    candidates = above[above["critical_outcome"] == "converged"]
+    candidates = candidates if len(candidates) else grid
+    return candidates.sort_values(["warmup_steps", "c"], ascending=[False, True]).iloc[0]
+
+
+def slice_runs(experiment: str, base: RunConfig, cell: pd.Series,
+               root: str | Path = "results") -> dict[str, RunResult]:
+    """The two runs of one grid cell: the linear warmup from 0 and the warmup from eta_c.
+
+    Args:
+        experiment: the grid's experiment folder.
+        base: the grid's base config.
+        cell: a row of the grid (eta_trgt, warmup_steps, eta_c).
+        root: the results store.
+
+    Returns:
+        legend label -> stored run (loaded, or run when missing).
+    """
+    linear = base.replace(**{"schedule.eta_trgt": cell["eta_trgt"],
+                             "schedule.warmup_steps": int(cell["warmup_steps"])})
+    return {"linear warmup from 0": store.load_or_run(experiment, linear, root=root),
+            r"warmup from $\eta_c$": store.load_or_run(experiment, from_critical_lr(linear, cell["eta_c"]),
+                                                       root=root)}
+
+
+def slice_numbers(cell: pd.Series) -> dict[str, Any]:
+    """The numbers the prose cites about the cell of :func:`slice_cell` (keys: glue names)."""
+    return {"crit_slice_c": float(cell["c"]), "crit_slice_warmup": int(cell["warmup_steps"]),
+            "crit_slice_reach": int(cell["t_reach"]),
+            "crit_slice_acc_linear": round(100 * float(cell["linear_best_test_accuracy"]), 1),
+            "crit_slice_acc_critical": round(100 * float(cell["critical_best_test_accuracy"]), 1)}
+
+
+def plot_slice(runs: Mapping[str, RunResult], eta_c: float) -> plt.Figure:
+    """(a) The schedules eta_t of ``runs``, with eta_c dotted; (b) their training loss (log scale).
+
+    Args:
+        runs: legend label -> run, as :func:`slice_runs` returns them.
+        eta_c: the cell's measured eta_c.
+
+    Returns:
+        The figure (two panels).
+    """
+    fig, axes = plots.figure(ncols=2)
+    for index, (name, result) in enumerate(runs.items()):
+        records = result.records
+        axes[0].plot(records["step"], records["lr"], color=plots.COLORS[index], label=name)
+        axes[1].plot(records["step"], records["loss"], color=plots.COLORS[index], linewidth=0.8, label=name)
+    axes[0].axhline(eta_c, color=plots.COLORS[1], linewidth=0.6, linestyle=":", label=r"$\eta_c$")
+    axes[0].set(xlabel="step t", ylabel=r"learning rate $\eta_t$")
+    axes[1].set(xlabel="step t", ylabel="training loss on the batch (log scale)", yscale="log")
+    axes[0].legend(fontsize=7)
+    plots.label_panels(axes)
+    return fig
+
+
+def persistent_comparisons(experiment: str, params: Mapping[str, Any], targets: Sequence[tuple[str, float]],
+                           lambda0_batches: int, delta: float, eta0: float, max_forward_passes: int,
+                           linear_warmup: int, root: str | Path = "results",
+                           ) -> dict[tuple[str, float], dict[str, RunResult]]:
+    """For each target (loss, c): persistent catapult warmup, a linear warmup of ``linear_warmup``
+    steps and the constant rate, all at eta_trgt = c / lambda_0 of that loss's base config.
+
+    Args:
+        experiment: the chapter's experiment folder.
+        params: the parameters cell's values (see :func:`base_config`).
+        targets: (loss, c) pairs.
+        lambda0_batches: batches lambda_0 is averaged over.
+        delta, eta0, max_forward_passes: the persistent warmup's settings (:func:`run_persistent_catapult`).
+        linear_warmup: T_wrm of the linear warmup.
+        root: the results store.
+
+    Returns:
+        (loss, c) -> {schedule name -> run}, the names 'persistent catapult',
+        'linear, T_wrm = <linear_warmup>' and 'constant' in that order.
+    """
+    comparisons = {}
+    for loss, multiple in targets:
+        loss_base = base_config(params, loss)
+        lambda_0 = load_or_measure_lambda0(experiment, loss_base, lambda0_batches, root)["lambda_0"]
+        constant = loss_base.replace(**{"schedule.eta_trgt": multiple / lambda_0})
+        comparisons[loss, multiple] = {
+            "persistent catapult": run_persistent_catapult(
+                constant, delta=delta, eta0=eta0, max_forward_passes=max_forward_passes,
+                experiment=experiment, root=root),
+            f"linear, T_wrm = {linear_warmup}": store.load_or_run(
+                experiment, constant.replace(**{"schedule.warmup_steps": linear_warmup}), root=root),
+            "constant": store.load_or_run(experiment, constant, root=root),
+        }
+    return comparisons
+
+
+def persistent_table(comparisons: Mapping[tuple[str, float], Mapping[str, RunResult]]) -> pd.DataFrame:
+    """One row per run of :func:`persistent_comparisons`: loss, eta_trgt*lambda_0, schedule, outcome,
+    best and final test accuracy (3 decimals), the step at which eta_trgt is first used, and the
+    persistent warmup's re-estimations and extra forward passes (0 for the other schedules)."""
+    rows = []
+    for (loss, multiple), runs in comparisons.items():
+        for name, result in runs.items():
+            summary = result.summary
+            pcw = name == "persistent catapult"
+            rows.append({"loss": loss, "eta_trgt*lambda_0": multiple, "schedule": name,
+                         "outcome": summary["outcome"], "best acc": round(summary["best_test_accuracy"], 3),
+                         "final acc": round(summary["final_test_accuracy"], 3),
+                         "reaches eta_trgt at step": summary["pcw_reach_step" if pcw else "lr_reach_step"],
+                         "re-estimations": summary["pcw_reestimates"] if pcw else 0,
+                         "extra forward passes": summary["pcw_forward_passes"] if pcw else 0})
+    return pd.DataFrame(rows)
+
+
+def persistent_numbers(comparisons: Mapping[tuple[str, float], Mapping[str, RunResult]],
+                       table: pd.DataFrame) -> dict[str, Any]:
+    """The numbers the prose cites about the persistent warmup (keys: glue names): per target the
+    step at which it diverged (-1: it did not), and over targets the latest step at which it reached
+    eta_trgt, the most re-estimations and the most extra forward passes.
+
+    Args:
+        comparisons: as :func:`persistent_comparisons` returns them.
+        table: :func:`persistent_table` of ``comparisons``.
+
+    Returns:
+        glue name -> value.
+    """
+    numbers = {}
+    for (loss, multiple), runs in comparisons.items():
+        diverged_at = runs["persistent catapult"].summary["diverged_step"]
+        numbers[f"crit_pcw_{loss}_{multiple:g}_diverged"] = -1 if diverged_at is None else diverged_at
+    pcw = table[table["schedule"] == "persistent catapult"]
+    numbers.update(crit_pcw_reach_max=int(pcw["reaches eta_trgt at step"].max()),
+                   crit_pcw_searches_max=int(pcw["re-estimations"].max()),
+                   crit_pcw_fp_max=int(pcw["extra forward passes"].max()))
+    return numbers
+
+
+def plot_persistent(comparisons: Mapping[tuple[str, float], Mapping[str, RunResult]]) -> plt.Figure:
+    """One column per target: training loss (top, log-log, cut at 100 x the initial loss so that a
+    diverged curve leaves the panel) and learning rate (bottom) of each schedule, the persistent
+    warmup's re-estimations of eta_c marked with triangles.
+
+    Args:
+        comparisons: as :func:`persistent_comparisons` returns them.
+
+    Returns:
+        The figure (2 x targets panels).
+    """
+    fig, axes = plots.figure(ncols=len(comparisons), nrows=2)
+    axes = axes.reshape(2, len(comparisons))
+    for column, ((loss, multiple), runs) in enumerate(comparisons.items()):
+        ax_loss, ax_lr = axes[0, column], axes[1, column]
+        for index, (name, result) in enumerate(runs.items()):
+            records = result.records
+            ax_loss.plot(records["step"] + 1, records["loss"], color=plots.COLORS[index], linewidth=0.8,
+                         label=f"{name} ({result.summary['outcome']})")
+            ax_lr.plot(records["step"] + 1, records["lr"], color=plots.COLORS[index], label=name)
+            if "pcw_search_passes" in records:
+                searched = records[records["pcw_search_passes"].notna()]
+                ax_lr.plot(searched["step"] + 1, searched["lr"], "v", color="k", markersize=4,
+                           label="re-estimation of $\\eta_c$")
+                ax_loss.plot(searched["step"] + 1, searched["loss"], "v", color="k", markersize=4)
+        losses = pd.concat([result.records["loss"] for result in runs.values()])
+        ax_loss.set_ylim(0.5 * losses[losses > 0].min(), 100 * losses.iloc[0])
+        ax_loss.set(xscale="log", yscale="log", title=rf"{loss}, $\eta_{{trgt}}$ = {multiple:g}$/\lambda_0$",
+                    xlabel="step t + 1 (log scale)", ylabel="training loss on the batch (log scale)")
+        ax_lr.set(xscale="log", xlabel="step t + 1 (log scale)", ylabel=r"learning rate $\eta_t$")
+        ax_loss.legend(fontsize=6, loc="best")
+    ax_lr.legend(fontsize=6, loc="lower right")
+    plots.label_panels(axes.ravel())
+    return fig
+
+
+# Claim criteria (the paper's checklist, claims 12 and 15).  12b-12c use the thresholds stated in the
+# chapter's prose: "about half" holds from 0.4, "about ten forward passes" up to 20.
+
+def grid_claims(grid: pd.DataFrame, accuracy_tolerance: float) -> list[Claim]:
+    """Claims 12a-12e on the Fig. 5 grid.
+
+    (12a) every cell with eta_trgt <= eta_c has T_reach = 1 (and there is such a cell);
+    (12b) the largest T_save/T_wrm over the cells with eta_trgt > eta_c is >= 0.4;
+    (12c) every search took at most 20 forward passes (T_fp);
+    (12d) the mean best-accuracy difference (from eta_c minus from 0) over the cells where both
+    converged is >= -accuracy_tolerance;
+    (12e) no cell whose linear warmup converged diverged when started at eta_c.
+
+    Args:
+        grid: a table of :func:`critical_warmup_grid`.
+        accuracy_tolerance: the accuracy (a fraction) that 12d allows starting at eta_c to lose.
+
+    Returns:
+        The five claims, in order.
+    """
+    below, _ = split_by_eta_c(grid)
+    max_fraction, gap = max_save_fraction(grid), accuracy_gap(grid)
+    lost, gained = (len(rows) for rows in changed_outcomes(grid))
+    reach_one = int((below["t_reach"] == 1).sum())
+    largest_passes = int(grid["total_passes"].max())
+    return [
+        Claim("12a", "eta_trgt <= eta_c: T_reach = 1 (cells with T_reach = 1 / such cells)",
+              f"{reach_one}/{len(below)}", len(below) > 0 and reach_one == len(below)),
+        Claim("12b", "eta_trgt > eta_c: T_save up to ~1/2 of T_wrm (largest T_save/T_wrm)", max_fraction,
+              bool(max_fraction >= 0.4)),
+        Claim("12c", "the search costs ~10 forward passes (largest T_fp over the grid)", largest_passes,
+              largest_passes <= 20),
+        Claim("12d", "no worse accuracy from eta_c (mean best-acc difference, points)", 100 * gap,
+              bool(gap >= -accuracy_tolerance)),
+        Claim("12e", "no converging cell lost by starting at eta_c (cells lost / gained)", f"{lost} / {gained}",
+              lost == 0),
+    ]
+
+
+def threshold_claim(ratio: float) -> Claim:
+    """Claim 12f: the one-step eta_c at initialisation is at least 2/lambda_0 (``ratio`` =
+    :func:`threshold_ratio` >= 1), as the quadratic model of the chapter's text implies."""
+    return Claim("12f", "one-step eta_c >= 2/lambda_0 (eta_c / (2/lambda_0) at init)", ratio, bool(ratio >= 1))
+
+
+def persistent_claims(comparisons: Mapping[tuple[str, float], Mapping[str, RunResult]]) -> list[Claim]:
+    """Claim 15 per target (15a, 15b, ...): the persistent catapult warmup converges where the
+    constant rate diverges.
+
+    Args:
+        comparisons: (loss, c) -> {schedule name -> run}; read: the summaries' ``outcome`` of
+            'persistent catapult' and 'constant'.
+
+    Returns:
+        One claim per target, in order.
+    """
+    claims = []
+    for label, ((loss, multiple), runs) in zip("abcdefgh", comparisons.items()):
+        pcw, constant = (runs[name].summary["outcome"] for name in ("persistent catapult", "constant"))
+        claims.append(Claim(f"15{label}", f"{loss}, eta_trgt = {multiple:g}/lambda_0: PCW trains, constant "
+                            f"diverges (PCW / constant)", f"{pcw} / {constant}",
+                            constant == "diverged" and pcw == "converged"))
+    return claims
