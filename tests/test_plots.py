@@ -69,3 +69,11 @@ def test_label_panels():
     fig, axes = plots.figure(ncols=3)
     plots.label_panels(axes)
     assert [ax.get_title(loc="left") for ax in axes] == ["(a)", "(b)", "(c)"]
+
+
+def test_log_step_axis_is_linear_below_one_and_starts_at_step_zero():
+    fig, (ax,) = plots.figure()
+    ax.plot([0, 1, 10, 100], [1.0, 2.0, 3.0, 4.0])
+    plots.log_step_axis(ax)
+    assert ax.get_xscale() == "symlog" and ax.xaxis.get_transform().linthresh == 1.0
+    assert ax.get_xlim()[0] == 0.0

@@ -66,6 +66,12 @@ def label_panels(axes: Sequence[plt.Axes]) -> None:
         ax.set_title(f"({chr(ord('a') + index)})", loc="left", fontweight="bold")
 
 
+def log_step_axis(ax: plt.Axes) -> None:
+    """Steps on a symmetric-log axis (linear below 1, so step 0 has a place) that starts at step 0."""
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
+
+
 def save(fig: plt.Figure, name: str, fig_dir: str | None = None) -> str | None:
     """Write ``fig`` to ``fig_dir/name.png`` atomically (temp file + rename); do nothing if fig_dir is None.
 
@@ -126,8 +132,7 @@ def plot_trajectories(runs: Sequence[Trajectory], threshold: float = 2.0, log_lo
         ax_sharp.set_yscale("log")
     if log_steps:
         for ax in (ax_loss, ax_sharp):
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlim(left=0)
+            log_step_axis(ax)
     if loss_floor is not None:
         ax_loss.set_ylim(bottom=loss_floor)
     ax_loss.legend(loc="lower left")
@@ -369,8 +374,7 @@ def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence
     ax_sharp.set(xlabel="step t", ylabel=r"sharpness $\lambda^H_t$", yscale="log")
     if log_steps:
         for ax in (ax_loss, ax_sharp):
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlim(left=0)
+            log_step_axis(ax)
     if legend:
         ax_loss.legend(loc="lower left")
         ax_sharp.legend(loc="best")
