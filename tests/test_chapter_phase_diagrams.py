@@ -15,7 +15,6 @@ import torch
 
 from warmup_lib import config
 from warmup_lib.chapters import phase_diagrams as pe
-from warmup_lib.runs import store
 from warmup_lib.config import ModelConfig
 from warmup_lib.losses import get_loss
 from warmup_lib.models import build_model
@@ -151,21 +150,3 @@ def test_load_or_run_sweep_loads_a_finished_sweep_without_writing(tmp_path: Path
     again = pe.load_or_run_sweep(sweep, tmp_path, executor="sequential")
     assert os.stat(record).st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first.table, again.table)
-
-
-def test_thin_records_keeps_every_kth_and_the_last_row_and_is_idempotent(tmp_path: Path) -> None:
-    run = tmp_path / "grid" / "0123456789abcdef"
-    run.mkdir(parents=True)
-    records = pd.DataFrame({"step": range(23), "loss": np.linspace(1.0, 0.1, 23) / 3})
-    records.loc[22, "loss"] = np.nan  # a diverged run's last row
-    records.to_csv(run / "records.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
-    (tmp_path / "grid" / ".tmp-unfinished").mkdir()  # an orphaned staging folder is not a run
-    assert pe.thin_records("grid", tmp_path, every=10) == 1
-    thin = pd.read_csv(run / "records.csv.gz", **store._EXACT_FLOATS)
-    assert thin["step"].tolist() == [0, 10, 20, 22]
-    pd.testing.assert_frame_equal(thin, records.iloc[[0, 10, 20, 22]].reset_index(drop=True))  # rows kept exactly
-    stamp = os.stat(run / "records.csv.gz").st_mtime_ns
-    assert pe.thin_records("grid", tmp_path, every=10) == 0 and os.stat(run / "records.csv.gz").st_mtime_ns == stamp
-    assert pe.thin_records("absent", tmp_path) == 0
-    with pytest.raises(ValueError, match="every"):
-        pe.thin_records("grid", tmp_path, every=0)

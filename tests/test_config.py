@@ -126,10 +126,10 @@ def test_round_trip_through_json_keeps_the_config_and_its_id() -> None:
 
 
 def test_committed_runs_keep_their_ids(repo_root: Path) -> None:
-    folders = sorted((repo_root / "results").glob("*/*/config.json"))
+    folders = sorted((repo_root / "results").glob("*/*/run.json"))
     assert folders, "the committed store is empty"
     for path in folders:
-        assert run_id(RunConfig.from_dict(json.loads(path.read_text()))) == path.parent.name, path
+        assert run_id(RunConfig.from_dict(json.loads(path.read_text())["config"])) == path.parent.name, path
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

@@ -20,7 +20,6 @@ hidden units that are zero on the whole batch.
 from __future__ import annotations
 
 import json
-import os
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from warmup_lib.runs import store
+from warmup_lib.runs.store import thin_records  # noqa: F401  (re-exported: the notebook calls pe.thin_records)
 from warmup_lib.config import RunConfig
 from warmup_lib.runs.sweep import Sweep, SweepResult, load_sweep, run_sweep
 
@@ -321,31 +320,3 @@ def best_to_boundary(table: pd.DataFrame, variant: str, metric: str = "best_test
     gaps = [math.log2(bound[warmup] / row.loc[row["mean"].idxmax(), "eta"])
             for warmup, row in cells.groupby("warmup_steps")]
     return float(np.mean(gaps)) if gaps else math.nan
-
-
-def thin_records(experiment: str, root: str | Path = "results", every: int = 20) -> int:
-    """Keep every ``every``-th per-step record (and each run's last one, e.g. the non-finite loss
-    of a diverged run) of every stored run of ``experiment``; returns the number of runs rewritten.
-
-    A phase diagram reads only the runs' summaries and evaluations, so the committed store of a
-    sweep needs its per-step curves only as a sketch: this cuts its size ~``every``-fold.  Rows
-    are dropped, never changed, and a run already thin is left untouched (no write), so calling
-    this again is a no-op and a re-executed notebook leaves git clean.  Each file is replaced
-    atomically (temporary file, then os.replace), gzip with a fixed mtime as the store writes it.
-    """
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f"every: got {every!r}; must be an int >= 1")
-    folder = Path(root) / experiment
-    rewritten = 0
-    for path in sorted(folder.glob("*/records.csv.gz")) if folder.is_dir() else []:
-        if path.parent.name.startswith("."):
-            continue
-        records = pd.read_csv(path, **store._EXACT_FLOATS)  # the store's exact float parsing
-        keep = (records["step"] % every == 0) | (records.index == len(records) - 1)
-        if keep.all():
-            continue
-        temporary = path.with_name(".records.csv.gz.tmp")
-        records[keep].to_csv(temporary, index=False, compression={"method": "gzip", "mtime": 0})
-        os.replace(temporary, path)
-        rewritten += 1
-    return rewritten

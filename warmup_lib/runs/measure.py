@@ -28,6 +28,7 @@ import torch
 from warmup_lib.atomic import atomic_write_json
 from warmup_lib.config import RunConfig
 from warmup_lib.critical.warmup import GRADIENT_PASS_COST
+from warmup_lib.runs.store import experiment_dir
 
 __all__ = [
     "QUANTITIES", "measurement_key", "load_or_measure", "measure_lambda0", "measure_critical_lr",
@@ -80,7 +81,7 @@ def load_or_measure(experiment: str, quantity: str, cfg: RunConfig, measure: Cal
     Returns:
         The record, as stored.
     """
-    path = Path(root) / experiment / f"{quantity}.json"
+    path = experiment_dir(experiment, root) / f"{quantity}.json"
     table = json.loads(path.read_text()) if path.exists() else {}
     key = measurement_key(cfg, quantity, **settings)
     if key not in table:
