@@ -376,19 +376,33 @@ PRE_LABEL = r"pre-cond. sharpness $\lambda^{P^{-1}H}_t$"
 H_LABEL = r"sharpness $\lambda^H_t$"
 
 
-def _draw_runs(ax: plt.Axes, results: Mapping[str, RunResult], name: str, factor: float | None,
-               ylabel: str) -> None:
-    """Each run's ``name`` (solid, one colour per run, labelled by its key) and, for a sharpness,
-    its threshold factor / eta_t (dashed, same colour); log values, steps on a symlog axis."""
+def draw_runs(ax: plt.Axes, results: Mapping[str, RunResult], name: str, ylabel: str,
+              factor: float | None = None) -> None:
+    """Each run's column ``name`` against step, one colour per run, labelled by its key.
+
+    A sharpness (``"pre_sharpness"``, ``"sharpness"``), measured every few steps, is drawn at its
+    measurements (dots joined by lines) with, when ``factor`` is given, its threshold
+    factor / eta_t dashed in the run's colour; any other column (``"loss"``, ``"grad_norm"``, ...) as
+    a line with its non-finite values left out.  Log values; steps on a symmetric-log axis.
+
+    Args:
+        ax: the panel.
+        results: legend label -> run.
+        name: the records' column.
+        ylabel: the panel's y label.
+        factor: the threshold factor (38 for lambda^{P^-1 H}, 3.8 for lambda^H), or None.
+    """
     for index, (label, result) in enumerate(results.items()):
         color = plots.COLORS[index % len(plots.COLORS)]
         records = result.records
-        if name == "loss":
-            ax.plot(records["step"], finite(records["loss"]), color=color, label=label)
+        if name not in ("pre_sharpness", "sharpness"):
+            ax.plot(records["step"], finite(records[name]), color=color, label=label)
             continue
         step, value, _ = measured(records, name)
         ax.plot(step, value, color=color, marker=".", markersize=2.5, label=label)  # lines join measurements
-        ax.plot(records["step"], factor / records["lr"], **{**plots.THRESHOLD_STYLE, "color": color}, alpha=0.8)
+        if factor is not None:
+            ax.plot(records["step"], factor / records["lr"], **{**plots.THRESHOLD_STYLE, "color": color},
+                    alpha=0.8)
     ax.set(xlabel="step t", ylabel=ylabel, yscale="log")
     plots.log_step_axis(ax)
 
@@ -411,9 +425,9 @@ def mechanism_figure(runs: Mapping[tuple[str, str, int], RunResult], setting: st
     for row, (param, param_label) in enumerate(PARAMETERISATIONS.items()):
         results = {rf"$T_{{wrm}}$ = {warmup}": runs[setting, param, warmup] for warmup in warmups}
         ax_loss, ax_pre, ax_h = axes[3 * row: 3 * row + 3]
-        _draw_runs(ax_loss, results, "loss", None, f"training loss ({param_label})")
-        _draw_runs(ax_pre, results, "pre_sharpness", ADAM_FACTOR, PRE_LABEL)
-        _draw_runs(ax_h, results, "sharpness", MOMENTUM_FACTOR, H_LABEL)
+        draw_runs(ax_loss, results, "loss", f"training loss ({param_label})")
+        draw_runs(ax_pre, results, "pre_sharpness", PRE_LABEL, ADAM_FACTOR)
+        draw_runs(ax_h, results, "sharpness", H_LABEL, MOMENTUM_FACTOR)
         ax_loss.legend(loc="lower left")
     for ax, text in ((axes[1], r"dashed: $38/\eta_t$"), (axes[2], r"dashed: $(2+2\beta_1)/\eta_t$")):
         ax.text(0.97, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
