@@ -150,6 +150,26 @@ def test_cli_smoke_preset_injects_parameters_and_leaves_the_source_alone(tiny: P
     assert "up to date, skipped" in capsys.readouterr().out
 
 
+def test_output_elsewhere_stores_runs_in_a_scratch_store_beside_it(tiny: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    notebook = nbformat.read(tiny, as_version=4)
+    notebook.cells.append(new_code_cell('import os\nprint("store:", os.environ.get("WARMUP_RESULTS"))'))
+    nbformat.write(notebook, tiny)
+    monkeypatch.delenv("WARMUP_RESULTS", raising=False)
+    out_dir = tmp_path / "out"
+    assert main(["notebook", str(tiny), "--preset", "smoke", "--output", str(out_dir)]) == 0
+    scratch = (out_dir / "results").resolve()
+    assert f"runs are stored in the scratch store {scratch}" in capsys.readouterr().out
+    assert _printed(out_dir / tiny.name) == f"smoke: 0\nstore: {scratch}\n"  # what the kernel saw
+    assert "WARMUP_RESULTS" not in os.environ  # restored after the command
+    chosen = tmp_path / "chosen"
+    monkeypatch.setenv("WARMUP_RESULTS", str(chosen))  # a store the user set is kept
+    assert main(["notebook", str(tiny), "--preset", "smoke", "--output", str(out_dir), "--force"]) == 0
+    assert "scratch store" not in capsys.readouterr().out
+    assert _printed(out_dir / tiny.name) == f"smoke: 0\nstore: {chosen}\n"
+
+
 def test_a_failing_cell_raises_and_writes_nothing(tiny: Path) -> None:
     notebook = nbformat.read(tiny, as_version=4)
     notebook.cells.append(new_code_cell("raise RuntimeError('boom')"))

@@ -70,7 +70,8 @@ def test_identical_results_give_identical_bytes(tmp_path):
     result = load_or_run("exp", CFG, root=tmp_path / "a")
     save_run("exp", CFG, result, root=tmp_path / "b", executor="sequential")
     for name in FILES:
-        assert (run_dir("exp", CFG, tmp_path / "a") / name).read_bytes() == (run_dir("exp", CFG, tmp_path / "b") / name).read_bytes()
+        assert (run_dir("exp", CFG, tmp_path / "a") / name).read_bytes() == \
+            (run_dir("exp", CFG, tmp_path / "b") / name).read_bytes()
 
 
 def test_diverged_run_round_trips_non_finite_values(tmp_path):
@@ -171,7 +172,8 @@ def _reseal(record):
 
 DAMAGES = {  # name -> (what is done to the run folder, a word the message must contain)
     "run.json missing": (lambda d: (d / "run.json").unlink(), "run.json is missing"),
-    "run.json truncated": (lambda d: (d / "run.json").write_bytes((d / "run.json").read_bytes()[:100]), "not valid JSON"),
+    "run.json truncated": (lambda d: (d / "run.json").write_bytes((d / "run.json").read_bytes()[:100]),
+                           "not valid JSON"),
     "run.json garbage": (lambda d: (d / "run.json").write_bytes(os.urandom(300)), "not valid JSON"),
     "summary number edited": (lambda d: _edit_json(d / "run.json", lambda r: r["summary"].update(final_test_loss=0.5)),
                               "run.json does not match its sha256"),

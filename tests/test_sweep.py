@@ -233,3 +233,95 @@ def test_phase_diagram_colours_seed_means_hatches_ended_cells_and_draws_the_boun
     assert largest.to_dict() == {(1, 0): 2.0, (1, 1): 2.0, (16, 0): 8.0, (16, 1): 2.0}
     with pytest.raises(ValueError, match="table"):
         plots.sweep_cells(pd.concat([table, table]))
+
+
+SMALL = TINY.replace(steps=6, eval_every=3)
+
+
+def _files(root) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root``: its bytes and mtime."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+DAMAGES = {
+    "run.json garbage": lambda folder: (folder / "run.json").write_bytes(b"\x00garbage"),
+    "run.json missing": lambda folder: (folder / "run.json").unlink(),
+    "records truncated": lambda folder: (folder / "records.csv.gz").write_bytes(
+        (folder / "records.csv.gz").read_bytes()[:30]),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_one_damaged_run_is_reported_by_load_sweep_and_recomputed_by_the_sweep(tmp_path, count_runs, damage) -> None:
+    sweep = Sweep("damaged", SMALL, eta_trgt=(0.01, 0.1), eta_unit="absolute", warmup_steps=(1, 2))
+    first = run_sweep(sweep, executor="sequential", root=tmp_path, progress=False)
+    assert len(count_runs) == 4
+    victim = first.table["run_id"][1]
+    DAMAGES[damage](tmp_path / "damaged" / victim)
+    with pytest.raises(store.DamagedRunError, match=f"load_sweep\\('damaged'\\): 1 damaged run.*{victim}.*recomputes"):
+        load_sweep("damaged", tmp_path)  # runs nothing, so it says what is wrong instead of dropping a row
+    with pytest.warns(store.DamagedRunWarning, match=victim):
+        again = run_sweep(sweep, executor="sequential", root=tmp_path, progress=False)
+    assert count_runs[4:] == [first.points[1].config]  # only the damaged run is recomputed
+    pd.testing.assert_frame_equal(again.table, first.table)
+    assert [p.name for p in (tmp_path / "damaged" / store.DAMAGED_DIR).iterdir()] == [f"{victim}-1"]
+    pd.testing.assert_frame_equal(load_sweep("damaged", tmp_path).table, first.table)
+
+
+def test_a_finished_sweep_rereads_a_read_only_store_without_writing(tmp_path, monkeypatch) -> None:
+    sweep = Sweep("frozen", SMALL, eta_trgt=(1.0, 2.0), warmup_steps=(1, 2), lambda0_batches=2)  # lambda0.json too
+    first = run_sweep(sweep, executor="vectorised", root=tmp_path, progress=False)
+    before = _files(tmp_path)
+    assert {"frozen/sweep.json", "frozen/lambda0.json"} <= set(before)
+    for name in first.table["run_id"]:  # each run records the executor that trained it
+        record = json.loads((tmp_path / "frozen" / name / "run.json").read_text())
+        assert record["environment"]["executor"] == "vectorised"
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only store")
+
+    from warmup_lib.runs import measure, sweep as sweep_module
+
+    # tests run as root, where chmod does not stop writes: every writer of the store fails instead
+    for module, name in ((store, "save_run"), (store, "_write_json"), (sweep_module, "atomic_write_json"),
+                         (measure, "atomic_write_json")):
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.setattr(sweep_module, "choose_executor", refuse)
+    for path in tmp_path.rglob("*"):
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        again = run_sweep(sweep, executor="auto", root=tmp_path, progress=False)
+    finally:
+        for path in tmp_path.rglob("*"):
+            path.chmod(path.stat().st_mode | 0o200)
+    assert _files(tmp_path) == before  # nothing trained, nothing written
+    pd.testing.assert_frame_equal(again.table, first.table)
+    assert again.executor == first.executor and again.eta_values == first.eta_values
+
+
+@pytest.mark.parametrize("experiment", ["..", "../outside", "a/b", "/tmp/absolute", ".hidden", ""])
+def test_a_sweep_never_reaches_outside_its_root(tmp_path, experiment) -> None:
+    root = tmp_path / "root"
+    with pytest.raises(ValueError, match="^experiment: got"):
+        Sweep(experiment, TINY, eta_trgt=(1.0,))
+    with pytest.raises(ValueError, match="^experiment: got"):
+        load_sweep(experiment, root)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_a_bad_worker_count_is_refused(tmp_path, workers) -> None:
+    sweep = Sweep("workers", SMALL, eta_trgt=(0.01,), eta_unit="absolute")
+    with pytest.raises(ValueError, match=f"^workers: got {workers!r}"):
+        run_sweep(sweep, executor="pool", root=tmp_path, progress=False, workers=workers)
+
+
+@pytest.mark.parametrize("values, message", [
+    ([1, 2], "^sweep: got list"),
+    ({"experiment": "x", "base": {}, "eta_trgt": [1], "warmup": [1]}, r"^sweep: unknown fields \['warmup'\]"),
+    ({"experiment": "x", "base": [1], "eta_trgt": [1]}, "^base: got list"),
+])
+def test_sweep_from_dict_names_what_is_wrong(values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        Sweep.from_dict(values)

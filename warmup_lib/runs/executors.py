@@ -65,8 +65,10 @@ def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int =
     return stacks + singles
 
 
-def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: bool = True) -> list[Any]:
-    """Train one job and store its runs (``write``); returns the RunResults.  Stored runs are loaded."""
+def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: bool = True,
+            executor: str | None = None) -> list[Any]:
+    """Train one job and store its runs (``write``, recording ``executor``, the name of the executor
+    that runs the job, in each run's environment); returns the RunResults.  Stored runs are loaded."""
     todo = [cfg for cfg in job if not store.is_done(experiment, cfg, root)] if write else list(job)
     if len(todo) == 1:
         from warmup_lib.runs import train
@@ -80,7 +82,7 @@ def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: 
         results = []
     if write:
         for cfg, result in zip(todo, results):
-            store.save_run(experiment, cfg, result, root=root)
+            store.save_run(experiment, cfg, result, root=root, executor=executor)
     return results
 
 
@@ -112,8 +114,8 @@ def _warm_worker(_: int) -> int:
     return os.getpid()
 
 
-def _pool_job(experiment: str, job: list[RunConfig], root: str, write: bool) -> list[Any]:
-    results = run_job(experiment, job, root, write)
+def _pool_job(experiment: str, job: list[RunConfig], root: str, write: bool, executor: str) -> list[Any]:
+    results = run_job(experiment, job, root, write, executor)
     return [] if write else results
 
 
@@ -130,7 +132,7 @@ class Executor:
 
     def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
         for job in jobs:
-            yield job, run_job(experiment, job, root, write)
+            yield job, run_job(experiment, job, root, write, self.name)
 
     def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
             progress: bool = True, write: bool = True) -> list[Any]:
@@ -186,7 +188,7 @@ class PoolExecutor(Executor):
         return time.perf_counter() - start
 
     def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
-        pending = {self._pool.submit(_pool_job, experiment, job, root, write): job for job in jobs}
+        pending = {self._pool.submit(_pool_job, experiment, job, root, write, self.name): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -232,7 +234,7 @@ class RayExecutor(Executor):
             results = self._ray.get(done[0])
             if write:
                 for cfg, result in zip(job, results):
-                    store.save_run(experiment, cfg, result, root=root)
+                    store.save_run(experiment, cfg, result, root=root, executor=self.name, threads=1)  # see _ray_job
             yield job, ([] if write else results)
 
     def close(self) -> None:
@@ -241,7 +243,10 @@ class RayExecutor(Executor):
 
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    """The executor called ``name`` (one of :data:`EXECUTORS`), with ``workers`` processes for the
+    pool and Ray executors (None: every CPU); ValueError for an unknown name or a ``workers`` < 1."""
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ValueError(f"workers: got {workers!r}; must be an int >= 1 (or None: every CPU)")
     if name in ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread"):
         return SequentialExecutor(vectorised=name.startswith("vectorised"), single_thread=name.endswith("1thread"))
     if name in ("pool", "pool-vectorised"):

@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class Sweep:
 
     Args:
         experiment: the experiment's folder name in the results store (letters, digits, '-', '_',
-            '.').
+            '.'; not starting with '.', see :func:`warmup_lib.runs.store.validate_experiment`).
         base: the config every run starts from.
         eta_trgt: the learning-rate axis, multiples c of 1/lambda_0 or absolute values.
         eta_unit: 'lambda0' (the axis holds c) or 'absolute'.
@@ -98,8 +98,7 @@ class Sweep:
     lambda0_batches: int = 10
 
     def __post_init__(self) -> None:
-        _require(bool(self.experiment) and all(c.isalnum() or c in "-_." for c in self.experiment), "experiment",
-                 f"got {self.experiment!r}; use letters, digits, '-', '_' or '.'")
+        store.validate_experiment(self.experiment)
         for name in ("eta_trgt", "warmup_steps", "seeds", "stop_on"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _require(len(self.eta_trgt) > 0 and all(float(v) > 0 for v in self.eta_trgt), "eta_trgt",
@@ -162,9 +161,17 @@ class Sweep:
 
         Returns:
             The Sweep.
+
+        Raises:
+            ValueError: naming unknown fields, or the first invalid one.
         """
+        _require(isinstance(values, Mapping), "sweep", f"got {type(values).__name__}; must be a mapping of fields")
         values = dict(values)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        _require(not unknown, "sweep", f"unknown fields {unknown}; allowed are {[f.name for f in fields(cls)]}")
         base = values.pop("base", {})
+        _require(isinstance(base, (Mapping, RunConfig)), "base",
+                 f"got {type(base).__name__}; must be a RunConfig or a mapping of (dotted) fields")
         if isinstance(base, Mapping):
             dotted = {k: v for k, v in base.items() if "." in k}
             nested = {k: v for k, v in base.items() if "." not in k}
@@ -193,7 +200,7 @@ class SweepPoint:
 def _lambda0_table(sweep: Sweep, root: str | Path) -> dict[str, dict[str, Any]]:
     """lambda_0 per distinct setting of the sweep (:func:`~warmup_lib.runs.measure.load_or_measure_lambda0`:
     measured once, kept in lambda0.json), by measurement key."""
-    path = Path(root) / sweep.experiment / "lambda0.json"
+    path = store.experiment_dir(sweep.experiment, root) / "lambda0.json"
     if sweep.eta_unit != "lambda0":
         return json.loads(path.read_text()) if path.exists() else {}
     return {_lambda0_key(sweep, cfg): load_or_measure_lambda0(sweep.experiment, cfg, sweep.lambda0_batches, root)
@@ -311,6 +318,16 @@ def _walk_grid(sweep: Sweep, lambda0s: Mapping[str, dict], root: Path,
     return points, eta_values, table
 
 
+def _finished_record(sweep: Sweep, root: str | Path) -> dict[str, Any] | None:
+    """The sweep.json of ``sweep`` in ``root`` if it records this very sweep (same spec) as finished."""
+    record_path = store.experiment_dir(sweep.experiment, root) / "sweep.json"
+    if not record_path.exists():
+        return None
+    record = json.loads(record_path.read_text())
+    same = record.get("spec") == json.loads(json.dumps(sweep.to_dict()))
+    return record if record.get("finished") and same else None
+
+
 def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path = "results",
               progress: bool = True, ray_address: str | None = None, workers: int | None = None) -> SweepResult:
     """Run every point of ``sweep`` that is not stored yet and return the tidy table.
@@ -319,7 +336,9 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
     half way resumes where it stopped.  lambda_0 is measured first where the axis is in units of
     1/lambda_0.  With ``sweep.extend``, new columns c -> 2c are added while some T_wrm row has not
     ended.  The executor's choice, the measured rates and the grid are written to
-    ``<root>/<experiment>/sweep.json``.
+    ``<root>/<experiment>/sweep.json``.  A finished sweep whose runs are all stored and intact is
+    only loaded: nothing is computed or written (so a read-only store can be re-read); a damaged
+    run is recomputed (:mod:`warmup_lib.runs.store` moves it aside).
 
     Args:
         sweep: the grid.
@@ -338,10 +357,15 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
     """
     start = time.perf_counter()
     root = Path(root)
-    record_path = root / sweep.experiment / "sweep.json"
+    record_path = store.experiment_dir(sweep.experiment, root) / "sweep.json"
+    finished = _finished_record(sweep, root)
+    lambda0s = _lambda0_table(sweep, root)
+    if finished is not None:
+        points, eta_values, table = _walk_grid(sweep, lambda0s, root, None, False)
+        if len(table) == len(points):  # every point stored and intact: nothing to run or write
+            return SweepResult(sweep, table, points, eta_values, lambda0s, finished.get("executor", {}))
     record: dict[str, Any] = {"experiment": sweep.experiment, "spec": sweep.to_dict(), "finished": False}
     atomic_write_json(record_path, record)
-    lambda0s = _lambda0_table(sweep, root)
     first = _missing(_points(sweep, sweep.eta_trgt, lambda0s), sweep.experiment, root)
     if isinstance(executor, str) and executor == "auto":
         runner, choice = choose_executor(first, workers=workers, ray_address=ray_address)
@@ -371,13 +395,23 @@ def load_sweep(experiment: str, root: str | Path = "results") -> SweepResult:
     Returns:
         The :class:`~warmup_lib.runs.sweep.SweepResult` of the stored runs (points not yet run
         are left out).
+
+    Raises:
+        DamagedRunError: naming every damaged run of the experiment (none is loaded);
+            :func:`run_sweep` moves them aside and recomputes them.
     """
-    root = Path(root)
-    record = json.loads((root / experiment / "sweep.json").read_text())
+    folder = store.experiment_dir(experiment, root)
+    damaged = store.damaged_runs(experiment, root)
+    if damaged:
+        raise store.DamagedRunError(
+            f"load_sweep({experiment!r}): {len(damaged)} damaged run(s), not loaded: {'; '.join(damaged.values())}. "
+            f"run_sweep (or python -m warmup_lib sweep) moves them aside to {folder / store.DAMAGED_DIR} and "
+            "recomputes them")
+    record = json.loads((folder / "sweep.json").read_text())
     sweep = Sweep.from_dict(record["spec"])
-    lambda0_path = root / experiment / "lambda0.json"
+    lambda0_path = folder / "lambda0.json"
     lambda0s = json.loads(lambda0_path.read_text()) if lambda0_path.exists() else {}
-    points, eta_values, table = _walk_grid(sweep, lambda0s, root, None, False)
+    points, eta_values, table = _walk_grid(sweep, lambda0s, Path(root), None, False)
     stored = set(table["run_id"]) if len(table) else set()
     points = [p for p in points if store.run_id(p.config) in stored]
     return SweepResult(sweep, table, points, eta_values, lambda0s, record.get("executor", {}))

@@ -8,18 +8,42 @@ to ``COMMANDS``.
 
     python -m warmup_lib notebook all --preset book           # in place, skips up-to-date ones
     python -m warmup_lib notebook notebooks/01_catapult_primer.ipynb --preset smoke
-    python -m warmup_lib notebook all --preset paper --output results/paper/notebooks
+    python -m warmup_lib notebook all --preset paper --output _build/paper
+
+With ``--output DIR`` the runs go to a scratch store ``DIR/results`` unless ``$WARMUP_RESULTS``
+names one, so an execution written elsewhere never adds runs to the repository's ``results/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from warmup_lib.config import PRESET_NAMES
+
+
+@contextlib.contextmanager
+def _results_store_beside(output: str | None) -> Iterator[None]:
+    """Point ``$WARMUP_RESULTS`` (which the notebooks' kernels inherit) at ``<output>/results`` while
+    notebooks are executed into ``output``, unless the variable is set (then it is kept)."""
+    from warmup_lib.runs.store import RESULTS_ENV
+
+    if output is None or os.environ.get(RESULTS_ENV):
+        yield
+        return
+    scratch = (Path(output) / "results").resolve()
+    print(f"runs are stored in the scratch store {scratch} (set ${RESULTS_ENV} to use another, e.g. "
+          f"{RESULTS_ENV}=results to load the committed runs)", flush=True)
+    os.environ[RESULTS_ENV] = str(scratch)
+    try:
+        yield
+    finally:
+        del os.environ[RESULTS_ENV]
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -32,12 +56,14 @@ def _run_notebooks(args: argparse.Namespace) -> int:
         if not path.is_file():
             print(f"notebook: no such file {path}", file=sys.stderr)
             return 1
-        output = Path(args.output) / path.name if args.output else None
-        start = time.perf_counter()
-        executed = notebooks.execute_notebook(path, args.preset, output=output, force=args.force,
-                                              timeout=args.timeout)
-        status = f"executed in {time.perf_counter() - start:.1f} s" if executed else "up to date, skipped"
-        print(f"{path.name} [{args.preset}]: {status}", flush=True)
+    with _results_store_beside(args.output):
+        for path in paths:
+            output = Path(args.output) / path.name if args.output else None
+            start = time.perf_counter()
+            executed = notebooks.execute_notebook(path, args.preset, output=output, force=args.force,
+                                                  timeout=args.timeout)
+            status = f"executed in {time.perf_counter() - start:.1f} s" if executed else "up to date, skipped"
+            print(f"{path.name} [{args.preset}]: {status}", flush=True)
     return 0
 
 
@@ -50,7 +76,8 @@ def add_notebook_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("target", help="a notebook path, or 'all' for every notebooks/NN_*.ipynb")
     parser.add_argument("--preset", choices=PRESET_NAMES, default="book", help="cost preset (default: book)")
     parser.add_argument("--force", action="store_true", help="execute even when up to date")
-    parser.add_argument("--output", help="folder for the executed notebooks (default depends on the preset)")
+    parser.add_argument("--output", help="folder for the executed notebooks (default depends on the preset); "
+                                         "their runs go to OUTPUT/results unless $WARMUP_RESULTS is set")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
     parser.set_defaults(handler=_run_notebooks)
 
