@@ -1,5 +1,5 @@
 """warmup_lib.optim.adam_state against oracles: GIAdam on a linear loss (constant gradient), closed forms of the
-implicit warmup, the optimizer's own state, and the trainer's own step-0 curvature measurements."""
+implicit warmup, the optimizer's own state, the gradient and hand-made dead layers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from warmup_lib.optim.adam_state import (
     AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, matching_linear_warmup,
 )
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
+from warmup_lib.losses import get_loss
+from warmup_lib.models import build_model
 from warmup_lib.optim.giadam import GIAdam
 from warmup_lib.schedules import polynomial_warmup
 
@@ -108,6 +110,19 @@ def test_tracker_reads_the_optimizer_state_and_the_update_size() -> None:
     assert rows[1]["last_update_rms"] == pytest.approx(0.05, rel=1e-4)
 
 
+@pytest.mark.parametrize("options, columns", [
+    ({}, ["m_norm", "v_norm", "last_update_rms"]),
+    ({"update_rms": False, "bias_corrected": True}, ["m_norm", "v_norm", "v_hat_norm"]),
+    ({"bias_corrected": True, "failure_signs": True},
+     ["m_norm", "v_norm", "v_hat_norm", "last_update_rms", "grad_sq_norm", "readout_bias_grad_share", "dead_units",
+      "dead_units_last"]),
+])
+def test_tracker_options_choose_the_columns(options, columns) -> None:
+    model, inputs, targets = _probe_model()
+    row = AdamStateTracker(**options)(0, model, get_loss("xent"), inputs, targets, torch.optim.Adam(model.parameters()))
+    assert list(row) == columns
+
+
 def test_tracker_with_a_cadence_still_measures_the_update() -> None:
     every_step, _, _ = _manual_loop(AdamStateTracker())
     sparse, _, _ = _manual_loop(AdamStateTracker(every=2))
@@ -130,3 +145,49 @@ def test_tracker_in_the_trainer_sees_gi_adams_initial_second_moment() -> None:
     # GI-Adam's v0 = g0^2 (full batch: g0 is the first step's gradient), so ||v0|| = ||g0^2|| > 0
     assert gi["v_norm"][0] > 0 and gi["m_norm"][0] == 0.0
     assert gi["last_update_rms"][1] == pytest.approx(math.sqrt(1 - 0.999) * adam["last_update_rms"][1], rel=0.05)
+
+
+def _probe_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="fcn", width=8, depth=3), (5,), 3).double()
+    inputs = torch.randn(6, 5, dtype=torch.float64)
+    targets = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).double()
+    return model, inputs, targets
+
+
+def test_tracker_failure_signs_against_the_optimizer_state() -> None:
+    model, inputs, targets = _probe_model()
+    loss_fn = get_loss("xent")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    probe = AdamStateTracker(every=2, update_rms=False, bias_corrected=True, failure_signs=True)
+    assert probe(0, model, loss_fn, inputs, targets, optimizer)["v_norm"] == 0.0  # no state before the first step
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss_fn(model(inputs), targets).backward()
+        optimizer.step()
+    assert probe(1, model, loss_fn, inputs, targets, optimizer) is None  # every 2 steps
+    measured = probe(2, model, loss_fn, inputs, targets, optimizer)
+    v = torch.cat([optimizer.state[p]["exp_avg_sq"].flatten() for p in model.parameters()])
+    m = torch.cat([optimizer.state[p]["exp_avg"].flatten() for p in model.parameters()])
+    assert measured["v_norm"] == pytest.approx(v.norm().item()) and measured["m_norm"] == pytest.approx(m.norm().item())
+    assert measured["v_hat_norm"] == pytest.approx(v.norm().item() / (1 - 0.999**2))  # two updates made
+    model.zero_grad()
+    loss_fn(model(inputs), targets).backward()
+    grad = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert measured["grad_sq_norm"] == pytest.approx((grad**2).norm().item())
+    assert measured["readout_bias_grad_share"] == pytest.approx((model.readout.bias.grad.norm() / grad.norm()).item())
+
+
+def test_tracker_failure_signs_see_a_dead_layer() -> None:
+    model, inputs, targets = _probe_model()
+    with torch.no_grad():
+        model.hidden[-1].bias.fill_(-1e3)  # every unit of the last hidden layer is negative: ReLU gives 0
+        model.readout.bias[0] = 1.0  # predictions away from the (uniform) class frequencies: a gradient
+    optimizer = torch.optim.Adam(model.parameters())
+    measured = AdamStateTracker(failure_signs=True)(0, model, get_loss("xent"), inputs, targets, optimizer)
+    assert measured["dead_units_last"] == 1.0
+    assert 0.5 <= measured["dead_units"] < 1.0  # the first layer is alive: mean over the two layers
+    # with the last hidden layer dead, the readout sees zeros: its bias carries the whole readout gradient
+    assert measured["readout_bias_grad_share"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="model"):  # no hidden layers to read
+        AdamStateTracker(failure_signs=True)(0, torch.nn.Linear(5, 3), get_loss("xent"), inputs, targets, optimizer)

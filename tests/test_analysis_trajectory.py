@@ -16,7 +16,7 @@ import torch
 from warmup_lib import solvable
 from warmup_lib.analysis import trajectory as dynamics
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
-from warmup_lib.runs.sweep import measure_lambda0
+from warmup_lib.runs.measure import measure_lambda0
 from warmup_lib.runs.train import run
 
 
@@ -86,6 +86,21 @@ def test_later_catapults_are_measured_against_the_loss_before_them() -> None:
     assert [c.peak for c in catapults] == [20, 60]
     assert [round(c.loss_ratio, 6) for c in catapults] == [10.0, 3.0]
     assert [c.sharpness_after for c in catapults] == [6.0, 4.0]
+
+
+def test_excursions_by_hand_with_the_round_off_floor_and_the_open_end() -> None:
+    loss = [1.0, 0.5, 0.4, 3.0, 9.0, 2.0, 0.3, 0.2, 0.25, 0.1, 1e-12, 1e-11, 5.0, math.inf]
+    # rise 2 x the lowest loss so far: steps 3-5 above 0.8 (peak 9 at step 4, back at step 6 with 0.3)
+    first = dynamics.Excursion(start=3, peak=4, end=6, loss_ratio=9.0 / 0.4)
+    # 1e-11 > 2 x 1e-12 is round-off: with floor 1e-8 the level is 2 x 1e-8 until step 12 (5.0) starts an
+    # excursion that is still open when the loss turns infinite at step 13
+    assert dynamics.loss_excursions(loss, rise=2.0, floor=1e-8) == [first]
+    assert dynamics.loss_excursions(loss, rise=2.0, floor=1e-8, include_open=True) == [
+        first, dynamics.Excursion(12, 12, 13, 5.0 / 1e-12)]
+    # without the floor, 1e-11 starts an excursion that lasts to the divergence
+    assert dynamics.loss_excursions(loss, rise=2.0, include_open=True)[1:] == [dynamics.Excursion(11, 12, 13, 5e12)]
+    with pytest.raises(ValueError, match="floor"):
+        dynamics.loss_excursions(loss, floor=-1.0)
 
 
 def test_catapult_arguments_are_validated() -> None:

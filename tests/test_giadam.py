@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from warmup_lib.optim.giadam import GIAdam
+from warmup_lib.optim.giadam import GIAdam, adam_step_terms
 
 
 def _digits(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,6 +118,17 @@ def test_zero_gradient_coordinates_behave_like_adam():
     assert torch.isfinite(x_gi).all()
     assert torch.equal(x_gi[0], x_adam[0])
     assert not torch.equal(x_gi[1:], x_adam[1:])
+
+
+def test_adam_step_terms_closed_form():
+    """b_1 = 1 - beta1^t and d = sqrt(v)/sqrt(1 - beta2^t) + eps; at t = 1 with v = (1 - beta2) g^2 and
+    m = (1 - beta1) g, Adam's first step m/b_1/d is g / (|g| + eps): sign descent."""
+    g = torch.tensor([0.3, -2.0, 1e-3], dtype=torch.float64)
+    b1, d = adam_step_terms((1 - 0.999) * g * g, 1.0, 0.9, 0.999, 1e-8)
+    assert b1 == pytest.approx(0.1, rel=1e-14)
+    torch.testing.assert_close((1 - 0.9) * g / b1 / d, g / (g.abs() + 1e-8), rtol=1e-12, atol=0)
+    b1, d = adam_step_terms(torch.tensor([4.0], dtype=torch.float64), 3.0, 0.5, 0.5, 0.25)
+    assert b1 == 1 - 0.5**3 and d.item() == pytest.approx(2.0 / math.sqrt(1 - 0.5**3) + 0.25, rel=1e-15)
 
 
 def test_first_step_initialises_v0_when_init_from_grad_was_not_called():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from warmup_lib import solvable
+from warmup_lib.analysis.trajectory import loss_excursions
 
 F64 = torch.float64
 
@@ -155,7 +156,7 @@ def test_catapult_regime_spikes_then_ends_below_two_over_eta():
     lambda_0 = solvable.uv_ntk_eigenvalue(u0, v0, data).item()
     eta = 3.0 / lambda_0
     trajectory = solvable.uv_gd(u0, v0, data, torch.full((1, 200), eta, dtype=F64))
-    spikes = solvable.loss_spikes(trajectory.loss[0])
+    spikes = [spike.peak for spike in loss_excursions(trajectory.loss[0], rise=2.0, floor=1e-8, include_open=True)]
     assert len(spikes) == 1 and trajectory.loss[0, spikes[0]] > 100 * trajectory.loss[0, 0]
     assert eta * trajectory.sharpness[0, -1].item() < 2
     assert solvable.uv_outcomes(trajectory) == ["converged"]
@@ -208,14 +209,6 @@ def test_divergence_is_recorded_not_raised():
     step = trajectory.diverged_at[0].item()
     assert 0 < step <= 100
     assert torch.isnan(trajectory.loss[0, step:]).all() and torch.isfinite(trajectory.loss[0, :step]).all()
-
-
-def test_largest_trainable_and_loss_spikes():
-    assert solvable.largest_trainable([1, 2, 3, 4], ["converged", "converged", "diverged", "converged"]) == 2
-    assert math.isnan(solvable.largest_trainable([1, 2], ["unstable", "converged"]))
-    loss = torch.tensor([1.0, 0.5, 0.4, 3.0, 9.0, 2.0, 0.3, 0.2, 0.25, 0.1, 1e-12, 1e-11, 5.0, float("inf")], dtype=F64)
-    # peaks: 9.0 (step 4) and the unfinished excursion up to 5.0 (step 12); 1e-11 is below the noise floor
-    assert solvable.loss_spikes(loss) == [4, 12]
 
 
 def test_uv_init_rejects_bad_width():

@@ -1,7 +1,8 @@
 """One figure style for the whole book, and the plots the chapters share.
 
 Sections: style and saving; trajectories (loss and sharpness against step, with the 2/eta_t
-threshold and catapult markers); outcome maps (categorical heatmaps over eta_trgt x T_wrm).
+threshold and catapult markers); outcome maps (categorical heatmaps over eta_trgt x T_wrm); sweep
+phase diagrams, drawn from the statistics :mod:`warmup_lib.analysis.phase` reads off a sweep table.
 Every builder draws on axes it is given or returns a Figure; nothing is shown or written unless asked
 (:func:`save` writes only when given a folder), so the figures build under the Agg backend in tests.
 """
@@ -16,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+
+from warmup_lib.analysis.phase import cell_means, eta_axis, largest_trainable_eta
 from warmup_lib.atomic import atomic_write
 
 # ---------------------------------------------------------------------------------------------------
@@ -193,37 +196,15 @@ METRIC_LABELS = {"best_test_accuracy": "best test accuracy", "final_test_accurac
 OUTCOME_HATCHES = {"diverged": "xxx", "failed": "///"}
 OUTCOME_LEGEND = {"diverged": "diverged (every seed)", "failed": "failed (no seed converged)"}
 NOT_RUN_COLOR = "0.92"
+ETA_LABELS = {"c": r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log$_2$ scale)",
+              "eta_trgt": r"$\eta_{trgt}$ (log$_2$ scale)"}  # by the table's eta axis (phase.eta_axis)
 
 
-def _eta_column(table) -> tuple[str, str]:
-    """The eta axis of a sweep table: c = eta_trgt lambda_0 when measured, else absolute eta_trgt."""
-    if "c" in table and table["c"].notna().all():
-        return "c", r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log$_2$ scale)"
-    return "eta_trgt", r"$\eta_{trgt}$ (log$_2$ scale)"
-
-
-def sweep_cells(table, metric: str = "best_test_accuracy"):
-    """Seeds pooled per (eta, T_wrm) cell of a sweep table of one variant.
-
-    Columns: eta (c or eta_trgt), warmup_steps, mean / std / min / max of ``metric`` over the seeds
-    whose run converged, seeds, converged, diverged, failed (counts) and status: 'converged' when
-    some seed converged, else 'diverged' when all seeds diverged, else 'failed'.
-    Raises ValueError if a cell holds two runs of one seed (filter variants and axes first).
-    """
-    import pandas as pd
-
-    eta, _ = _eta_column(table)
-    if table.duplicated([eta, "warmup_steps", "seed"]).any():
-        raise ValueError("table: more than one run per (eta, warmup_steps, seed); select one variant and "
-                         "one value of every extra axis first")
-    rows = []
-    for (eta_value, warmup), cell in table.groupby([eta, "warmup_steps"]):
-        good = cell.loc[cell["outcome"] == "converged", metric]
-        counts = {name: int((cell["outcome"] == name).sum()) for name in ("converged", "diverged", "failed")}
-        status = "converged" if counts["converged"] else ("diverged" if counts["diverged"] == len(cell) else "failed")
-        rows.append({"eta": eta_value, "warmup_steps": warmup, "mean": good.mean(), "std": good.std(ddof=0),
-                     "min": good.min(), "max": good.max(), "seeds": len(cell), **counts, "status": status})
-    return pd.DataFrame(rows)
+def _one_variant(cells):
+    """The cells of a table of one variant; raises ValueError for more (draw one variant at a time)."""
+    if cells["variant"].nunique() > 1:
+        raise ValueError(f"table: got variants {sorted(cells['variant'].unique())}; select one variant first")
+    return cells
 
 
 def _log2_edges(values: np.ndarray) -> np.ndarray:
@@ -248,8 +229,8 @@ def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", 
     Returns the QuadMesh (for a shared colour bar)."""
     if spread not in ("std", "range"):
         raise ValueError(f"spread: got {spread!r}; allowed values are 'std', 'range'")
-    cells = sweep_cells(table, metric)
-    _, eta_label = _eta_column(table)
+    cells = _one_variant(cell_means(table, metric))
+    eta_label = ETA_LABELS[eta_axis(table)]
     etas, warmups = np.sort(cells["eta"].unique()), np.sort(cells["warmup_steps"].unique())
     x_edges, y_edges = _log2_edges(etas), _log2_edges(warmups.astype(float))
     values = np.full((len(warmups), len(etas)), np.nan)
@@ -307,8 +288,8 @@ def _draw_boundary(ax: plt.Axes, cells, etas: np.ndarray, warmups: np.ndarray, x
 def plot_phase_slices(ax: plt.Axes, table, metric: str = "best_test_accuracy") -> None:
     r"""``metric`` against eta_trgt (log2) for each T_wrm of one variant: mean over the converged seeds
     with min-max bars; cells where no seed converged are crosses on the bottom axis."""
-    cells = sweep_cells(table, metric)
-    _, eta_label = _eta_column(table)
+    cells = _one_variant(cell_means(table, metric))
+    eta_label = ETA_LABELS[eta_axis(table)]
     for index, (warmup, row) in enumerate(cells.groupby("warmup_steps")):
         color = COLORS[index % len(COLORS)]
         good = row[row["status"] == "converged"]
@@ -322,23 +303,16 @@ def plot_phase_slices(ax: plt.Axes, table, metric: str = "best_test_accuracy") -
     ax.legend(loc="best")
 
 
-def largest_trainable(table):
-    """Per (variant, warmup_steps, seed): the largest eta (c or eta_trgt) at which the run converged."""
-    eta, _ = _eta_column(table)
-    good = table[table["outcome"] == "converged"]
-    return good.groupby(["variant", "warmup_steps", "seed"])[eta].max().rename("eta").reset_index()
-
-
 def plot_max_trainable(ax: plt.Axes, table) -> None:
     r"""The largest trainable eta_trgt against T_wrm (both log2), one line per variant: mean over seeds
     (in log2) with min-max bars.  The paper's claim: longer warmup raises this maximum."""
-    largest = largest_trainable(table)
-    _, eta_label = _eta_column(table)
-    for index, (variant, rows) in enumerate(largest.groupby("variant", sort=False)):
-        stats = rows.groupby("warmup_steps")["eta"].agg(["min", "max", lambda v: 2 ** np.log2(v).mean()])
-        centre = stats.iloc[:, 2]
-        ax.errorbar(stats.index, centre, yerr=[centre - stats["min"], stats["max"] - centre], marker="o",
-                    markersize=3.5, capsize=2, color=COLORS[index % len(COLORS)], label=str(variant))
+    largest = largest_trainable_eta(table)
+    eta_label = ETA_LABELS[eta_axis(table)]
+    for index, variant in enumerate(largest["variant"].unique()):
+        stats = largest[largest["variant"] == variant]
+        centre = stats["eta_max"]
+        ax.errorbar(stats["warmup_steps"], centre, yerr=[centre - stats["eta_max_min"], stats["eta_max_max"] - centre],
+                    marker="o", markersize=3.5, capsize=2, color=COLORS[index % len(COLORS)], label=str(variant))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
     ax.set(xlabel=r"warmup steps $T_{wrm}$ (log$_2$ scale)",

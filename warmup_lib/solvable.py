@@ -234,36 +234,3 @@ def warmup_sweep(u0: torch.Tensor, v0: torch.Tensor, data: UVData, eta_trgts: li
     etas = linear_warmup_etas(grid_eta, grid_warmup, max(warmup_steps) + extra_steps)
     outcomes = uv_outcomes(uv_gd(u0, v0, data, etas, record_every=etas.shape[1]), loss_tol)
     return [outcomes[i * len(eta_trgts):(i + 1) * len(eta_trgts)] for i in range(len(warmup_steps))]
-
-
-def largest_trainable(eta_trgts: list[float], outcomes: list[str]) -> float:
-    """The largest eta_trgt of an increasing grid below which every run converged (NaN if the first failed)."""
-    largest = math.nan
-    for eta, outcome in zip(eta_trgts, outcomes):
-        if outcome != "converged":
-            break
-        largest = eta
-    return largest
-
-
-def loss_spikes(loss: torch.Tensor, rise: float = 2.0, floor: float = 1e-8) -> list[int]:
-    """Steps at which catapults peak.  An excursion starts when the loss exceeds ``rise`` x the lowest loss
-    seen so far and ends when it falls back below that level; its peak is its largest loss.  Losses below
-    ``floor`` x the initial loss are round-off, not catapults, and never start an excursion."""
-    peaks: list[int] = []
-    running_min, peak = math.inf, -1
-    noise_level = floor * float(loss[0])
-    for t, value in enumerate(loss.tolist()):
-        if not math.isfinite(value):
-            break
-        if value > rise * max(running_min, noise_level):
-            if peak < 0 or value > loss[peak]:
-                peak = t
-        else:
-            if peak >= 0:
-                peaks.append(peak)
-                peak = -1
-            running_min = min(running_min, value)
-    if peak >= 0:
-        peaks.append(peak)
-    return peaks

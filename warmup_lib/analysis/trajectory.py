@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -102,30 +102,64 @@ def _check_positive(name: str, value: float, upper: float = math.inf) -> None:
         raise ValueError(f"{name}: got {value!r}; must be a number in (0, {upper})")
 
 
-def loss_excursions(loss: ArrayLike, rise: float = 1.5) -> list[tuple[int, int, int, float]]:
-    """Loss excursions (start, peak, end, L_peak / m_start) that came back (rule 1 of the module docstring).
+class Excursion(NamedTuple):
+    """One loss excursion: steps [start, end) above rise x the lowest loss before it, the step of its
+    largest loss (peak) and L_peak / that lowest loss (loss_ratio)."""
 
-    The lowest loss so far is only updated outside excursions, so a catapult is measured against the
-    loss before it began.  The scan stops at the first non-finite loss (divergence).
+    start: int
+    peak: int
+    end: int
+    loss_ratio: float
+
+
+def loss_excursions(loss: ArrayLike, rise: float = 1.5, floor: float = 0.0,
+                    include_open: bool = False) -> list[Excursion]:
+    """The loss excursions of one run (rule 1 of the module docstring), in order.
+
+    With m_s the lowest loss before step s, an excursion starts at s when L_s > rise max(m_s, f) and
+    ends at the first step e > s with L_e <= rise max(m_s, f), where f = ``floor`` x L_0: losses
+    below f are round-off (a converged solvable model), not the start of a spike.  The lowest loss
+    so far is only updated outside excursions, so a spike is measured against the loss before it
+    began.  The scan stops at the first non-finite loss (divergence).
+
+    Args:
+        loss: the training loss L_t of each step t = 0, 1, ...
+        rise: the factor over the lowest loss so far that starts an excursion, > 0.
+        floor: the round-off level as a fraction of L_0, >= 0 (0: none).
+        include_open: also return an excursion that has not come back when the scan stops (the run
+            diverged or ended during it), with end = the step where the scan stopped.
+
+    Returns:
+        :class:`Excursion` tuples (start, peak, end, loss_ratio).
+
+    Raises:
+        ValueError: if ``rise`` or ``floor`` is out of range or ``loss`` is not 1-D.
     """
     _check_positive("rise", rise)
+    if not (isinstance(floor, (int, float)) and floor >= 0):
+        raise ValueError(f"floor: got {floor!r}; must be a number >= 0")
     loss = _validated("loss", loss)
-    excursions: list[tuple[int, int, int, float]] = []
-    lowest, start, peak = math.inf, -1, -1
+    noise_level = floor * loss[0] if floor > 0 and len(loss) else -math.inf
+    excursions: list[Excursion] = []
+    lowest, start, peak, stop = math.inf, -1, -1, len(loss)
     for t, value in enumerate(loss):
         if not math.isfinite(value):
+            stop = t
             break
+        level = rise * max(lowest, noise_level)
         if start < 0:
-            if value > rise * lowest:
+            if value > level:
                 start, peak = t, t
             else:
                 lowest = min(lowest, value)
             continue
         if value > loss[peak]:
             peak = t
-        if value <= rise * lowest:
-            excursions.append((start, peak, t, float(loss[peak] / lowest)))
+        if value <= level:
+            excursions.append(Excursion(start, peak, t, float(loss[peak] / lowest)))
             start, lowest = -1, min(lowest, value)
+    if include_open and start >= 0:
+        excursions.append(Excursion(start, peak, stop, float(loss[peak] / lowest)))
     return excursions
 
 

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from warmup_lib.optim.giadam import GIAdam
+from warmup_lib.optim.giadam import GIAdam, adam_step_terms
 
 SUPPORTED = ("SGD", "Adam", "AdamW", "RAdam", "GIAdam")
 
@@ -51,7 +51,10 @@ def _sgd(group: dict, state: dict, param: torch.Tensor, grad: torch.Tensor) -> t
 
 
 def _adam_moments(group: dict, state: dict, grad: torch.Tensor, exp_avg_sq0: torch.Tensor | None):
-    """(t, m_hat, v') of the next Adam-family update."""
+    """(t, m', v') of the next Adam-family update.  Out of place and written as the weighted sums
+    of the module docstring, which round differently from the optimizers' in-place ``lerp_`` and
+    ``addcmul_`` (equal to rounding, the tests' tolerance): kept so, the directions, and the critical
+    learning rates searched along them, stay bit for bit what they were."""
     beta1, beta2 = group["betas"]
     step = float(state["step"]) + 1 if "step" in state else 1.0
     exp_avg = state["exp_avg"] if "exp_avg" in state else torch.zeros_like(grad)
@@ -59,7 +62,20 @@ def _adam_moments(group: dict, state: dict, grad: torch.Tensor, exp_avg_sq0: tor
     exp_avg_sq = torch.zeros_like(grad) if exp_avg_sq is None else exp_avg_sq
     m_new = beta1 * exp_avg + (1 - beta1) * grad
     v_new = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
-    return step, m_new / (1 - beta1**step), v_new
+    return step, m_new, v_new
+
+
+def _radam(group: dict, step: float, m_new: torch.Tensor, v_new: torch.Tensor) -> torch.Tensor:
+    """RAdam's rectified direction (module docstring)."""
+    (beta1, beta2), eps = group["betas"], group["eps"]
+    m_hat = m_new / (1 - beta1**step)
+    bias_correction2 = 1 - beta2**step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return m_hat * rect * bias_correction2**0.5 / (v_new.sqrt() + eps)
+    return m_hat
 
 
 def _adam_family(optimizer, group: dict, state: dict, param, grad, exp_avg_sq0) -> torch.Tensor:
@@ -67,19 +83,12 @@ def _adam_family(optimizer, group: dict, state: dict, param, grad, exp_avg_sq0) 
     decoupled = group.get("decoupled_weight_decay", False)  # True for AdamW
     if weight_decay and not decoupled:
         grad = grad + weight_decay * param
-    step, m_hat, v_new = _adam_moments(group, state, grad, exp_avg_sq0)
-    beta2, eps = group["betas"][1], group["eps"]
-    bias_correction2 = 1 - beta2**step
+    step, m_new, v_new = _adam_moments(group, state, grad, exp_avg_sq0)
     if isinstance(optimizer, torch.optim.RAdam):
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
-        if rho_t > 5.0:
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            direction = m_hat * rect * bias_correction2**0.5 / (v_new.sqrt() + eps)
-        else:
-            direction = m_hat
+        direction = _radam(group, step, m_new, v_new)
     else:
-        direction = m_hat / (v_new.sqrt() / bias_correction2**0.5 + eps)
+        bias_correction1, denominator = adam_step_terms(v_new, step, *group["betas"], group["eps"])
+        direction = m_new / bias_correction1 / denominator
     return direction + weight_decay * param if weight_decay and decoupled else direction
 
 

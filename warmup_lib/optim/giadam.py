@@ -170,9 +170,34 @@ class GIAdam(torch.optim.Optimizer):
         state["step"] += 1
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step = state["step"].item()
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        step_size = lr / bias_correction1
-        denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-        param.addcdiv_(exp_avg, denom, value=-step_size)
+        bias_correction1, denominator = adam_step_terms(exp_avg_sq, state["step"].item(), beta1, beta2, eps)
+        param.addcdiv_(exp_avg, denominator, value=-(lr / bias_correction1))
+
+
+def adam_step_terms(exp_avg_sq: torch.Tensor, step: float, beta1: float, beta2: float,
+                    eps: float) -> tuple[float, torch.Tensor]:
+    r"""The two divisors of Adam's update t, computed from its second moment v_t.
+
+    Adam steps theta_{t+1} = theta_t - lr (m_t / b_1) / d with
+
+        b_1 = 1 - beta1^t,        d = sqrt(v_t) / sqrt(1 - beta2^t) + eps,
+
+    in ``torch.optim.Adam``'s order of operations (the root of v_t, then the division by the root of
+    the bias correction), so that :class:`GIAdam` and the next-update direction
+    (:func:`warmup_lib.optim.direction.next_update_direction`) round as torch does.  The moment
+    updates stay with their callers: the optimizer updates m and v in place (``lerp_``,
+    ``addcmul_``), the direction computes m' and v' out of place, which rounds differently.
+
+    Args:
+        exp_avg_sq: v_t, the second moment after folding in update t's gradient.
+        step: t, the updates made including this one (>= 1).
+        beta1: the first moment's decay.
+        beta2: the second moment's decay.
+        eps: added to the denominator.
+
+    Returns:
+        (b_1, d): a float and a tensor shaped like ``exp_avg_sq``.
+    """
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    return bias_correction1, exp_avg_sq.sqrt() / bias_correction2**0.5 + eps

@@ -98,6 +98,11 @@ class _Stack:
             lr = (lrs * self.lr_mult[name]).view(shape)
             first, second = self.state[name]
             if self.adam:
+                # Adam written out here, not through optim.giadam.adam_step_terms: beta1, beta2 and eps are
+                # per-member tensors (a stack may mix them), which torch's scalar-only addcmul_/addcdiv_
+                # cannot take, and tensor arithmetic in the parameters' dtype rounds differently from the
+                # optimizer's Python floats.  Sharing the code would change the stacked runs' numbers;
+                # the tests hold them equal to the sequential runs to rounding (float64).
                 beta1, beta2 = self.beta1.view(shape), self.beta2.view(shape)
                 first.add_((grad - first) * (1 - beta1))
                 second.mul_(beta2).add_(grad * grad * (1 - beta2))

@@ -1,13 +1,17 @@
 """Built-in phase-diagram grids and the ``sweep`` command of ``python -m warmup_lib``.
 
-Grids (each at the presets smoke / book / paper):
+The built-in grids are the phase-diagram chapter's own sweeps
+(:func:`warmup_lib.chapters.phase_diagrams.sgd_sweeps` and :func:`~warmup_lib.chapters.phase_diagrams.adam_sweep`)
+at a preset's parameters (``warmup_lib.config.PRESETS[preset]["05_phase_diagrams"]``), so that
+``--grid sgd --preset book`` is exactly the grid of the book's chapter and loads what it stored:
 
-* ``sgd``: the paper's Fig. 3 setting, SGD phase diagram over eta_trgt = c/lambda_0 (c = 1, 2, 4,
-  ..., doubling until every T_wrm row diverges, as the authors' SGD loop) x T_wrm, MSE.  smoke and book: FCN-4 (SP) on
-  MNIST-1D, batch 128; paper: WRN-16-4 on CIFAR-10 with augmentation, batch 128, 10^5 steps.
-* ``adam``: the paper's Fig. 4 / released Adam grid, Adam vs GI-Adam over absolute
-  eta_trgt = 2^j x 5 x 10^-4 (smoke, book) or 5.12 x 10^-3 (paper) x T_wrm, cross-entropy, cosine decay,
-  doubling until every row diverges or fails (the authors' Adam loop stops at failure).
+* ``sgd``: the paper's Fig. 3 and 21, five sweeps: SGD over eta_trgt = c/lambda_0 (c doubling until
+  every T_wrm row diverges or fails) x T_wrm for SP / muP x MSE / cross-entropy, and the momentum and
+  cosine-decay variants of one family.
+* ``adam``: the paper's Fig. 4 / released Adam grid, Adam vs GI-Adam over absolute eta_trgt x T_wrm,
+  cross-entropy, cosine decay, doubling until every row diverges or fails.
+
+The chapter's module docstring and presets give the data, models and grids of each preset.
 
 A sweep can also come from a JSON file holding :meth:`warmup_lib.runs.sweep.Sweep.to_dict` fields, where
 ``base`` may be a partial dict of dotted overrides of the default RunConfig, and an optional
@@ -31,48 +35,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-from warmup_lib.config import PRESET_NAMES
+from warmup_lib.chapters.phase_diagrams import adam_sweep, sgd_sweeps
+from warmup_lib.config import PRESET_NAMES, notebook_parameters
 from warmup_lib.runs.executors import EXECUTORS
 from warmup_lib.runs.store import results_root
-from warmup_lib.runs.sweep import Sweep, run_sweep
+from warmup_lib.runs.sweep import Sweep, is_finished, run_sweep
 
-_SCALE = {  # preset -> shared sizes of the built-in grids
-    "smoke": {"steps": 60, "eval_every": 30, "model.width": 32, "data.n_train": 512, "data.n_test": 256},
-    "book": {"steps": 1000, "eval_every": 100, "model.width": 128},
-    "paper": {"steps": 100_000, "eval_every": 391, "data.name": "cifar10", "data.augment": True,
-              "model.arch": "wrn", "model.depth": 16, "model.widen": 4, "model.width": 16},
-}
+CHAPTER = "05_phase_diagrams"  # the notebook whose presets parameterise the built-in grids
+GRIDS = {"sgd": lambda params: list(sgd_sweeps(params).values()), "adam": lambda params: [adam_sweep(params)]}
 
 
-def _sgd(preset: str) -> dict[str, Any]:
-    warmups = {"smoke": [1, 8], "book": [1, 8, 64, 512], "paper": [1, 64, 256, 1024, 4096]}[preset]
-    return {"experiment": f"sweep_sgd_{preset}", "base": {**_SCALE[preset], "loss": "mse", "batch_size": 128},
-            "eta_trgt": [1, 2, 4] if preset == "smoke" else [1, 2, 4, 8], "warmup_steps": warmups,
-            "seeds": [0] if preset != "book" else [0, 1], "extend": preset != "smoke", "stop_on": ["diverged"],
-            "lambda0_batches": 2 if preset == "smoke" else 10}
+def grid_sweeps(name: str, preset: str) -> list[Sweep]:
+    """The sweeps of built-in grid ``name`` at ``preset``: the phase-diagram chapter's, built from
+    its preset parameters.
 
+    Args:
+        name: 'sgd' or 'adam'.
+        preset: 'smoke', 'book' or 'paper'.
 
-def _adam(preset: str) -> dict[str, Any]:
-    start = 5.12e-3 if preset == "paper" else 5e-4
-    warmups = {"smoke": [1, 8], "book": [1, 64, 512], "paper": [1, 1024]}[preset]
-    return {"experiment": f"sweep_adam_{preset}", "eta_unit": "absolute",
-            "base": {**_SCALE[preset], "loss": "xent", "batch_size": 128, "optim.name": "adam",
-                     "schedule.decay": "cosine"},
-            "eta_trgt": [start * 2**j for j in range(3 if preset == "smoke" else 4)], "warmup_steps": warmups,
-            "variants": {"adam": {}, "gi_adam": {"optim.name": "gi_adam"}}, "seeds": [0],
-            "extend": preset != "smoke"}
+    Returns:
+        The chapter's sweeps of that grid, in the chapter's order.
 
-
-GRIDS = {"sgd": _sgd, "adam": _adam}
-
-
-def grid_spec(name: str, preset: str) -> dict[str, Any]:
-    """The Sweep fields of built-in grid ``name`` at ``preset``."""
+    Raises:
+        ValueError: for an unknown grid or preset.
+    """
     if name not in GRIDS:
         raise ValueError(f"grid: got {name!r}; allowed values are {', '.join(map(repr, GRIDS))}")
     if preset not in PRESET_NAMES:
         raise ValueError(f"preset: got {preset!r}; allowed values are {', '.join(map(repr, PRESET_NAMES))}")
-    return GRIDS[name](preset)
+    return GRIDS[name](notebook_parameters(CHAPTER, preset))
 
 
 def spec_from_file(path: str | Path, preset: str) -> dict[str, Any]:
@@ -85,17 +76,29 @@ def spec_from_file(path: str | Path, preset: str) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    spec = spec_from_file(args.spec, args.preset) if args.spec else grid_spec(args.grid, args.preset)
-    if args.experiment:
-        spec["experiment"] = args.experiment
-    sweep = Sweep.from_dict(spec)
-    result = run_sweep(sweep, executor=args.executor, root=args.root, progress=not args.quiet,
-                       ray_address=args.ray_address, workers=args.workers)
-    table_path = Path(args.root) / sweep.experiment / "table.csv"
-    result.table.to_csv(table_path, index=False)
-    counts = result.table["outcome"].value_counts().to_dict() if len(result.table) else {}
-    print(f"{sweep.experiment}: {len(result.table)} runs {counts}, executor {result.executor.get('name')}; "
-          f"table in {table_path}")
+    if args.spec:
+        spec = spec_from_file(args.spec, args.preset)
+        if args.experiment:
+            spec["experiment"] = args.experiment
+        sweeps = [Sweep.from_dict(spec)]
+    elif args.experiment:
+        print("--experiment renames a --spec sweep; a built-in grid keeps the chapter's experiment names")
+        return 2
+    else:
+        sweeps = grid_sweeps(args.grid, args.preset)
+    for sweep in sweeps:
+        folder = Path(args.root) / sweep.experiment
+        finished = is_finished(sweep, args.root)  # then run_sweep only loads: the store stays untouched
+        result = run_sweep(sweep, executor=args.executor, root=args.root, progress=not args.quiet,
+                           ray_address=args.ray_address, workers=args.workers)
+        table = result.table
+        if finished:
+            where = f"finished sweep loaded from {folder}, nothing trained or written"
+        else:
+            table.to_csv(folder / "table.csv", index=False)
+            where = f"executor {result.executor.get('name')}; table in {folder / 'table.csv'}"
+        counts = table["outcome"].value_counts().to_dict() if len(table) else {}
+        print(f"{sweep.experiment}: {len(table)} runs {counts}; {where}")
     return 0
 
 
@@ -104,7 +107,8 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sweep", help="run a phase-diagram sweep (eta_trgt x T_wrm) through the results store",
         description="Run a sweep from a built-in grid or a JSON spec; stored runs are loaded, not rerun, so "
-                    "an interrupted sweep resumes.  Writes <root>/<experiment>/sweep.json and table.csv.")
+                    "an interrupted sweep resumes.  Writes <root>/<experiment>/sweep.json and table.csv; a "
+                    "finished sweep is only loaded (nothing written).")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--grid", choices=sorted(GRIDS), help="a built-in grid")
     source.add_argument("--spec", help="a JSON sweep spec (see warmup_lib.tools.grids)")
@@ -115,6 +119,6 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ray-address", default=None, help="join this Ray cluster ('auto' or ray://host:port)")
     parser.add_argument("--root", default=str(results_root()),
                         help="results store (default: $WARMUP_RESULTS or ./results)")
-    parser.add_argument("--experiment", default=None, help="override the experiment name")
+    parser.add_argument("--experiment", default=None, help="override the experiment name of a --spec sweep")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_run)
