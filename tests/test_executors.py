@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,12 +24,20 @@ from warmup_lib.runs import calibration, executors, store, train
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
 from warmup_lib.runs.calibration import _truncate, choose_executor
 from warmup_lib.runs.executors import PoolExecutor, SequentialExecutor, make_executor, make_jobs
+from warmup_lib.runs.sweep import Sweep, load_sweep, run_sweep
 from warmup_lib.runs.vectorised import stack_key, train_stack
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
                  batch_size=32, steps=24, eval_every=10, dtype="float64")
 
 LINEAR = TINY.replace(**{"model.act": "linear"})  # a deep linear network diverges (ReLUs die instead)
+
+# Ray on one machine: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps every Ray service on 127.0.0.1 (Ray
+# otherwise binds the machine's network address); the cluster and its driver share a token of their own
+# (Ray's default would be one kept in ~/.ray, which a driver given an explicit address does not use);
+# nothing reports usage statistics.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
 
 
 def _grid(base: RunConfig, rows: list[tuple]) -> list[RunConfig]:
@@ -119,7 +140,9 @@ def test_pool_workers_store_runs_bit_identical_to_the_plain_loop(tmp_path) -> No
 
 
 @pytest.mark.slow
-def test_ray_executor_runs_locally_with_two_cpus(tmp_path) -> None:
+def test_ray_executor_runs_locally_with_two_cpus(tmp_path, monkeypatch) -> None:
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
     ray = pytest.importorskip("ray")
     cfgs = _grid(TINY.replace(dtype="float32"), [(0.05, 1, 0, {}), (0.2, 4, 1, {})])
     executor = executors.RayExecutor(num_cpus=2)
@@ -131,6 +154,111 @@ def test_ray_executor_runs_locally_with_two_cpus(tmp_path) -> None:
     assert not ray.is_initialized()
     for cfg in cfgs:
         pd.testing.assert_frame_equal(store.load_run("ray", cfg, tmp_path).records, train.run(cfg).records)
+
+
+# 8 runs of about half a second each on an idle core (1-3 s under load): killed while in flight.
+RAY_SWEEP = {"experiment": "ray_cluster", "eta_unit": "absolute", "eta_trgt": [0.01, 0.02, 0.04, 0.08],
+             "warmup_steps": [1, 8], "base": {"data.n_train": 512, "data.n_test": 128, "model.width": 32,
+                                              "model.depth": 3, "steps": 1000, "batch_size": 64, "eval_every": 250}}
+
+
+def _session_processes(session: int) -> dict[int, str]:
+    """pid -> first word of the command line of every process in ``session`` (Linux /proc); Ray titles a
+    worker running a task 'ray::<task function>'."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:  # the process ended meanwhile
+                continue
+    return found
+
+
+def _kill_session(session: int, timeout: float = 30.0) -> None:
+    """SIGKILL every process of ``session`` and wait (at most ``timeout``) until they are gone."""
+    try:
+        os.killpg(session, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _session_processes(session) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[tuple[str, int]]:
+    """A local Ray cluster of 2 CPUs in processes of its own (``ray start --head`` on a free port); yields
+    its address and the session id that all its processes share.  Teardown SIGKILLs that session only
+    (``ray stop --force`` would also stop any other Ray on the machine)."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="ray-")  # a short path: Ray's socket paths must fit in 107 bytes
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={port}", "--num-cpus=2",
+               "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
+               "--object-store-memory=100000000"]
+    head = subprocess.Popen(command, env={**os.environ, **RAY_ENV}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = head.communicate(timeout=180)
+        assert head.returncode == 0, f"ray start failed:\n{output}"
+        yield f"127.0.0.1:{port}", head.pid
+    finally:
+        head.kill()
+        _kill_session(head.pid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _kill_a_running_task(session: int, sweep: subprocess.Popen, experiment: Path, timeout: float) -> int:
+    """SIGKILL the first Ray worker of ``session`` seen running a sweep task; returns how many runs were
+    stored at that moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and sweep.poll() is None:
+        running = [pid for pid, title in _session_processes(session).items()
+                   if title == f"ray::{executors._ray_job.__name__}"]
+        if running:
+            stored = len(store.list_runs(experiment.name, experiment.parent)) if experiment.is_dir() else 0
+            os.kill(running[0], signal.SIGKILL)
+            return stored
+        time.sleep(0.05)
+    output = sweep.communicate(timeout=60)[0] if sweep.poll() is not None else ""
+    pytest.fail(f"no Ray worker ran a task within {timeout} s (sweep exit code {sweep.poll()}):\n{output}")
+
+
+@pytest.mark.slow  # 20-70 s on 2 shared cores: the cluster, its workers, the 8 runs on Ray and in a plain loop
+@pytest.mark.timeout(600)
+def test_sweep_through_a_ray_cluster_survives_a_killed_worker_and_equals_the_plain_loop(tmp_path,
+                                                                                       ray_cluster) -> None:
+    address, session = ray_cluster
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(RAY_SWEEP))
+    root = tmp_path / "ray"
+    command = [sys.executable, "-m", "warmup_lib", "sweep", "--spec", str(spec), "--executor", "ray",
+               "--ray-address", address, "--root", str(root), "--quiet"]
+    sweep = subprocess.Popen(command, env={**os.environ, **RAY_ENV}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        stored_at_kill = _kill_a_running_task(session, sweep, root / RAY_SWEEP["experiment"], timeout=300)
+        output, _ = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, output
+    assert stored_at_kill < 8, "the worker must be killed while runs are in flight"
+
+    runs = store.list_runs(RAY_SWEEP["experiment"], root)
+    folders = sorted(path.name for path in (root / RAY_SWEEP["experiment"]).iterdir() if path.is_dir())
+    assert len(runs) == 8 and sorted(runs["run_id"]) == folders  # each run once, no leftover temporaries
+    plain = run_sweep(Sweep.from_dict(RAY_SWEEP), executor="sequential", root=tmp_path / "plain", progress=False)
+    pd.testing.assert_frame_equal(load_sweep(RAY_SWEEP["experiment"], root).table, plain.table)
+    for point in plain.points:
+        on_ray = store.load_run(RAY_SWEEP["experiment"], point.config, root)
+        in_loop = store.load_run(RAY_SWEEP["experiment"], point.config, tmp_path / "plain")
+        pd.testing.assert_frame_equal(on_ray.records, in_loop.records)
+        pd.testing.assert_frame_equal(on_ray.evals, in_loop.evals)
+        assert {**on_ray.summary, "wall_time_s": 0} == {**in_loop.summary, "wall_time_s": 0}
 
 
 def test_calibration_starts_no_pool_for_a_tiny_sweep() -> None:

@@ -12,7 +12,8 @@ each member equal to its own sequential run):
 * ``pool`` / ``pool-vectorised``: single configs / stacks in a pool of single-threaded worker
   processes (spawn context); each worker writes its runs to the store itself, atomically;
 * ``ray``: single configs as Ray tasks (one CPU each) on a local Ray or a cluster
-  (``address``); workers send the results back and this process writes them to its store.
+  (``address``); workers send the results back and this process writes them to its store, so a
+  task whose worker dies is simply run again (:data:`RAY_TASK_RETRIES`).
 
 On a 2-core CPU one FCN already runs near the matmul peak, so which executor wins depends on the
 model, batch, grid and load (DESIGN.md section 7): :func:`warmup_lib.runs.calibration.choose_executor`
@@ -39,6 +40,9 @@ from warmup_lib.config import RunConfig
 
 EXECUTORS = ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread", "pool", "pool-vectorised", "ray")
 MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer speeds up a CPU step
+# Reruns of a Ray task whose worker died (killed, out of memory, node lost).  Safe: a task writes
+# nothing, and this process stores the one result that comes back.
+RAY_TASK_RETRIES = 3
 
 __all__ = ["EXECUTORS", "Executor", "make_executor", "make_jobs", "run_job"]
 
@@ -205,8 +209,9 @@ def _ray_job(job: list[RunConfig]) -> list[Any]:
 
 class RayExecutor(Executor):
     """Single configs as Ray tasks of one CPU each.  ``address`` None starts a local Ray with ``num_cpus``
-    CPUs (default: all); otherwise joins that cluster ('auto' or 'ray://host:port').  Results come
-    back to this process, which writes them to its store, so workers need no shared file system."""
+    CPUs (default: all); otherwise joins that cluster ('auto', 'host:port' or 'ray://host:port').  Results
+    come back to this process, which writes them to its store, so workers need no shared file system;
+    a task whose worker dies is rerun up to :data:`RAY_TASK_RETRIES` times."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
         try:
@@ -220,7 +225,7 @@ class RayExecutor(Executor):
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.name = "ray"
-        self._task = ray.remote(num_cpus=1)(_ray_job)
+        self._task = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(_ray_job)
 
     def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
         pending = {}
