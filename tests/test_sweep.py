@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -325,3 +326,39 @@ def test_a_bad_worker_count_is_refused(tmp_path, workers) -> None:
 def test_sweep_from_dict_names_what_is_wrong(values, message) -> None:
     with pytest.raises(ValueError, match=message):
         Sweep.from_dict(values)
+
+
+BAD_COMMANDS = {  # name -> (spec file content or None for no file, extra arguments, words the error line holds)
+    "missing spec file": (None, [], "cannot read .*missing.json \\(No such file or directory\\)"),
+    "spec is a folder": ("<folder>", [], "cannot read .*\\(Is a directory\\)"),
+    "malformed JSON": ('{"experiment": "x", ', [], "is not valid JSON"),
+    "JSON list": ("[1, 2]", [], "got a JSON list; must be an object"),
+    "presets not an object": ('{"experiment": "x", "eta_trgt": [1], "presets": [1]}', [], "presets: got a JSON list"),
+    "base not an object": ('{"experiment": "x", "eta_trgt": [1], "base": 3}', [], "base: got a JSON int"),
+    "unknown field": ('{"experiment": "x", "eta_trgt": [1], "etas": [1]}', [], "unknown fields \\['etas'\\]"),
+    "number for a list": ('{"experiment": "x", "eta_trgt": 3}', [], "spec .*: 'int' object is not iterable"),
+    "bad field value": ('{"experiment": "x", "eta_trgt": [1], "warmup_steps": [0]}', [], "warmup_steps: got"),
+    "experiment outside the root": ('{"experiment": "x", "eta_trgt": [1]}', ["--experiment", ".."],
+                                    "experiment: got '..'"),
+    "workers 0": ('{"experiment": "x", "eta_trgt": [1]}', ["--workers", "0"], "--workers: got 0; must be >= 1"),
+    "workers negative": ('{"experiment": "x", "eta_trgt": [1]}', ["--workers", "-2"], "--workers: got -2"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_COMMANDS, ids=list(BAD_COMMANDS))
+def test_cli_bad_input_is_one_error_line_and_exit_status_2(tmp_path, capsys, case) -> None:
+    content, extra, words = BAD_COMMANDS[case]
+    spec = tmp_path / "missing.json"
+    if content == "<folder>":
+        spec = tmp_path / "folder"
+        spec.mkdir()
+    elif content is not None:
+        spec = tmp_path / "spec.json"
+        spec.write_text(content)
+    root = tmp_path / "root"
+    code = cli_main(["sweep", "--spec", str(spec), "--root", str(root), "--executor", "sequential", "--quiet", *extra])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep: error: ") and re.search(words, lines[0]), captured.err
+    assert not root.exists()  # nothing written

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +67,67 @@ def grid_sweeps(name: str, preset: str) -> list[Sweep]:
     return GRIDS[name](notebook_parameters(CHAPTER, preset))
 
 
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: got a JSON {type(value).__name__}; must be an object")
+    return value
+
+
 def spec_from_file(path: str | Path, preset: str) -> dict[str, Any]:
     """Sweep fields from a JSON spec file, with its ``presets[preset]`` fields applied (``base``
-    overrides are merged, other fields replaced)."""
-    spec = json.loads(Path(path).read_text())
-    overrides = spec.pop("presets", {}).get(preset, {})
-    base = {**spec.get("base", {}), **overrides.pop("base", {})}
+    overrides are merged, other fields replaced).
+
+    Args:
+        path: the JSON file.
+        preset: the preset whose overrides apply.
+
+    Returns:
+        The fields of :meth:`warmup_lib.runs.sweep.Sweep.from_dict`.
+
+    Raises:
+        ValueError: naming the file and what is wrong (missing, unreadable, not JSON, not objects
+            where objects belong).
+    """
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"spec: cannot read {path} ({error.strerror if isinstance(error, OSError) else error})") \
+            from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"spec: {path} is not valid JSON ({error})") from None
+    spec = _mapping(spec, f"spec {path}")
+    overrides = _mapping(_mapping(spec.pop("presets", {}), f"spec {path}: presets").get(preset, {}),
+                         f"spec {path}: presets.{preset}")
+    base = {**_mapping(spec.get("base", {}), f"spec {path}: base"),
+            **_mapping(overrides.pop("base", {}), f"spec {path}: presets.{preset}.base")}
     return {**spec, **overrides, "base": base}
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.spec:
-        spec = spec_from_file(args.spec, args.preset)
+def _sweeps(args: argparse.Namespace) -> list[Sweep]:
+    """The sweeps the command line asks for; ValueError naming what is wrong with it."""
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers: got {args.workers}; must be >= 1")
+    if not args.spec:
         if args.experiment:
-            spec["experiment"] = args.experiment
-        sweeps = [Sweep.from_dict(spec)]
-    elif args.experiment:
-        print("--experiment renames a --spec sweep; a built-in grid keeps the chapter's experiment names")
+            raise ValueError("--experiment renames a --spec sweep; a built-in grid keeps the chapter's "
+                             "experiment names")
+        return grid_sweeps(args.grid, args.preset)
+    spec = spec_from_file(args.spec, args.preset)
+    if args.experiment:
+        spec["experiment"] = args.experiment
+    try:
+        return [Sweep.from_dict(spec)]
+    except (TypeError, ValueError) as error:  # TypeError: e.g. a number where a list belongs
+        raise ValueError(f"spec {args.spec}: {error}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        sweeps = _sweeps(args)
+    except ValueError as error:  # bad input: one line and exit status 2, as for argparse's own errors
+        print(f"sweep: error: {error}", file=sys.stderr)
         return 2
-    else:
-        sweeps = grid_sweeps(args.grid, args.preset)
     for sweep in sweeps:
         folder = Path(args.root) / sweep.experiment
         finished = is_finished(sweep, args.root)  # then run_sweep only loads: the store stays untouched
