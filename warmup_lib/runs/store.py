@@ -7,9 +7,9 @@ Layout: ``<root>/<experiment>/<run-id>/`` holding three files
 * ``run.json``  the run's record: ``config`` (:meth:`~warmup_lib.config.RunConfig.to_dict`),
   ``summary`` (see :func:`warmup_lib.runs.train.run`; a loaded summary carries the config again
   under ``"config"``, as a fresh one does), ``environment`` (warmup_lib, torch and Python versions,
-  device, torch threads, the executor that trained it; no host name), ``files`` (the sha256 of each
-  data file) and ``sha256``, the checksum of the record itself (of the canonical JSON of the other
-  four entries).
+  device, torch threads, the executor that trained it, None for the runs stored before it was
+  recorded; no host name), ``files`` (the sha256 of each data file) and ``sha256``, the checksum
+  of the record itself (of the canonical JSON of the other four entries).
 
 run-id = the first 16 hex digits of sha256(RunConfig.to_json()).  A run is written into a fresh
 temporary folder ``.tmp-<run-id>-pid<writer's pid>-...`` next to its final place and then renamed
