@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,10 +17,14 @@ import pandas as pd
 import pytest
 import torch
 
+from warmup_lib import config
+from warmup_lib.analysis import phase
+from warmup_lib.chapters import phase_diagrams
 from warmup_lib.runs import store, train
 from warmup_lib.tools.cli import main as cli_main
+from warmup_lib.tools.grids import grid_sweeps
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
-from warmup_lib.runs.sweep import Sweep, load_sweep, run_sweep
+from warmup_lib.runs.sweep import Sweep, is_finished, load_sweep, run_sweep
 
 TINY = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(width=16, depth=3), loss="mse",
                  batch_size=32, steps=24, eval_every=10)
@@ -190,6 +195,49 @@ def test_cli_runs_a_sweep_from_a_json_spec_at_a_preset(tmp_path, capsys) -> None
     assert record["spec"]["base"]["steps"] == 16 and record["executor"]["name"] == "sequential"
 
 
+def test_cli_loads_a_finished_sweep_without_training_or_writing(tmp_path, capsys, count_runs) -> None:
+    spec = {"experiment": "finished", "base": {"data.n_train": 128, "data.n_test": 64, "model.width": 8,
+                                               "model.depth": 3, "steps": 8, "batch_size": 32, "eval_every": 4},
+            "eta_trgt": [0.01, 0.1], "eta_unit": "absolute", "warmup_steps": [1, 4]}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    command = ["sweep", "--spec", str(path), "--preset", "smoke", "--executor", "sequential", "--root",
+               str(tmp_path), "--quiet"]
+    assert cli_main(command) == 0 and len(count_runs) == 4
+    folder = tmp_path / "finished"
+    stamps = {name: os.stat(folder / name).st_mtime_ns for name in ("sweep.json", "table.csv")}
+    capsys.readouterr()
+    assert cli_main(command) == 0 and len(count_runs) == 4  # nothing trained the second time
+    assert "finished: 4 runs" in capsys.readouterr().out
+    assert {name: os.stat(folder / name).st_mtime_ns for name in stamps} == stamps  # nor written
+
+
+def _first_stored_config(sweep: Sweep, root) -> RunConfig:
+    """The config of the first point of a stored sweep."""
+    return load_sweep(sweep.experiment, root).points[0].config
+
+
+def test_is_finished_only_for_this_very_finished_sweep(tmp_path) -> None:
+    sweep = Sweep(experiment="once", base=TINY.replace(steps=6, eval_every=3), eta_trgt=(0.01,), eta_unit="absolute",
+                  warmup_steps=(1, 2))
+    assert not is_finished(sweep, tmp_path)
+    run_sweep(sweep, executor="sequential", root=tmp_path, progress=False)
+    assert is_finished(sweep, tmp_path)
+    assert not is_finished(dataclasses.replace(sweep, warmup_steps=(1, 4)), tmp_path)  # another spec
+    shutil.rmtree(store.run_dir(sweep.experiment, _first_stored_config(sweep, tmp_path), tmp_path))
+    assert not is_finished(sweep, tmp_path)  # one run deleted: run_sweep would recompute it
+
+
+@pytest.mark.parametrize("preset", config.PRESET_NAMES)
+def test_built_in_grids_are_the_phase_diagram_chapters_sweeps(preset) -> None:
+    params = config.notebook_parameters("05_phase_diagrams", preset)
+    chapter = {"sgd": list(phase_diagrams.sgd_sweeps(params).values()), "adam": [phase_diagrams.adam_sweep(params)]}
+    for name, sweeps in chapter.items():
+        assert [s.to_dict() for s in grid_sweeps(name, preset)] == [s.to_dict() for s in sweeps]
+    with pytest.raises(ValueError, match="grid"):
+        grid_sweeps("rmsprop", preset)
+
+
 def test_cli_rejects_an_unknown_executor(tmp_path) -> None:
     with pytest.raises(SystemExit):
         cli_main(["sweep", "--grid", "sgd", "--preset", "smoke", "--executor", "threads", "--root", str(tmp_path)])
@@ -215,7 +263,7 @@ def test_phase_diagram_colours_seed_means_hatches_ended_cells_and_draws_the_boun
     from warmup_lib import plots
 
     table = _synthetic_table()
-    cells = plots.sweep_cells(table).set_index(["eta", "warmup_steps"])
+    cells = phase.cell_means(table).set_index(["eta", "warmup_steps"])
     assert cells.loc[(2.0, 1), "mean"] == pytest.approx(0.61) and cells.loc[(2.0, 1), "std"] == pytest.approx(0.01)
     assert cells.loc[(4.0, 1), "status"] == "diverged" and cells.loc[(4.0, 16), "status"] == "failed"
     fig, axes = plots.figure(ncols=3)
@@ -230,10 +278,12 @@ def test_phase_diagram_colours_seed_means_hatches_ended_cells_and_draws_the_boun
     assert "units of $1/\\lambda_0$" in axes[0].get_xlabel()
     plots.plot_phase_slices(axes[1], table)
     plots.plot_max_trainable(axes[2], table)
-    largest = plots.largest_trainable(table).set_index(["warmup_steps", "seed"])["eta"]
-    assert largest.to_dict() == {(1, 0): 2.0, (1, 1): 2.0, (16, 0): 8.0, (16, 1): 2.0}
-    with pytest.raises(ValueError, match="table"):
-        plots.sweep_cells(pd.concat([table, table]))
+    largest = phase.largest_trainable_eta(table).set_index("warmup_steps")  # seeds (1): 2, 2; (16): 8, 2
+    assert largest[["eta_max_min", "eta_max_max"]].to_numpy().tolist() == [[2.0, 2.0], [2.0, 8.0]]
+    centres = axes[2].containers[0].lines[0]  # the errorbar's line through eta_max per T_wrm
+    assert centres.get_ydata().tolist() == pytest.approx([2.0, 4.0])  # geometric means over the seeds
+    with pytest.raises(ValueError, match="variant"):
+        plots.plot_phase_diagram(axes[0], pd.concat([table, table.assign(variant="other")]))
 
 
 SMALL = TINY.replace(steps=6, eval_every=3)

@@ -42,7 +42,7 @@ OUTCOMES = ("converged", "diverged", "failed")
 RESERVED = ("schedule.eta_trgt", "schedule.warmup_steps", "seed")
 TABLE_METRICS = ("best_test_accuracy", "final_test_accuracy", "best_test_loss", "final_test_loss")
 
-__all__ = ["Sweep", "SweepPoint", "SweepResult", "run_sweep", "load_sweep", "sweep_table"]
+__all__ = ["Sweep", "SweepPoint", "SweepResult", "run_sweep", "load_sweep", "is_finished", "sweep_table"]
 
 
 def _require(ok: bool, name: str, message: str) -> None:
@@ -358,12 +358,10 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
     start = time.perf_counter()
     root = Path(root)
     record_path = store.experiment_dir(sweep.experiment, root) / "sweep.json"
-    finished = _finished_record(sweep, root)
+    stored = _stored_result(sweep, root)
+    if stored is not None:  # every point stored and intact: nothing to run or write
+        return stored
     lambda0s = _lambda0_table(sweep, root)
-    if finished is not None:
-        points, eta_values, table = _walk_grid(sweep, lambda0s, root, None, False)
-        if len(table) == len(points):  # every point stored and intact: nothing to run or write
-            return SweepResult(sweep, table, points, eta_values, lambda0s, finished.get("executor", {}))
     record: dict[str, Any] = {"experiment": sweep.experiment, "spec": sweep.to_dict(), "finished": False}
     atomic_write_json(record_path, record)
     first = _missing(_points(sweep, sweep.eta_trgt, lambda0s), sweep.experiment, root)
@@ -415,3 +413,30 @@ def load_sweep(experiment: str, root: str | Path = "results") -> SweepResult:
     stored = set(table["run_id"]) if len(table) else set()
     points = [p for p in points if store.run_id(p.config) in stored]
     return SweepResult(sweep, table, points, eta_values, lambda0s, record.get("executor", {}))
+
+
+def _stored_result(sweep: Sweep, root: Path) -> SweepResult | None:
+    """The complete stored result of this very sweep, or None when its sweep.json does not say
+    finished for the same spec, or any point of its grid is missing or damaged."""
+    finished = _finished_record(sweep, root)
+    if finished is None:
+        return None
+    lambda0s = _lambda0_table(sweep, root)
+    points, eta_values, table = _walk_grid(sweep, lambda0s, root, None, False)
+    if len(table) != len(points):
+        return None
+    return SweepResult(sweep, table, points, eta_values, lambda0s, finished.get("executor", {}))
+
+
+def is_finished(sweep: Sweep, root: str | Path = "results") -> bool:
+    """Whether ``root`` holds a finished run of this very sweep: its sweep.json says finished for
+    the same spec and every point of the grid is stored and intact.
+
+    Args:
+        sweep: the sweep.
+        root: the results store's folder.
+
+    Returns:
+        True when :func:`run_sweep` would only load (compute and write nothing).
+    """
+    return _stored_result(sweep, Path(root)) is not None
