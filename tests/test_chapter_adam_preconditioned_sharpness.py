@@ -74,15 +74,6 @@ def test_plan_crosses_settings_parameterisations_and_warmups() -> None:
     assert every_example.n_train is None
 
 
-def test_train_missing_trains_only_what_the_store_lacks(tmp_path) -> None:
-    tiny = ch.AdamSetup(dataset="mnist1d", n_train=64, n_test=32, data_root=None, width=8, depth=3, seed=0,
-                        eval_every=0, device="cpu")
-    configs = [tiny.config("sp", 0.01, warmup, 3) for warmup in (1, 2)]
-    assert ch.train_missing("exp", configs, tmp_path, workers=1) == 2
-    assert all(store.is_done("exp", cfg, tmp_path) for cfg in configs)
-    assert ch.train_missing("exp", configs, tmp_path, workers=1) == 0
-
-
 # ------------------------------------------------------------------------------ reading the runs
 
 

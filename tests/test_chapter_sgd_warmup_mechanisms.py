@@ -27,6 +27,7 @@ from warmup_lib.claims import HOLDS, DOES_NOT_HOLD
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs import store
 from warmup_lib.runs.train import RunResult
+from warmup_lib.runs.executors import run_missing
 
 matplotlib.use("Agg")
 
@@ -91,13 +92,13 @@ TINY = RunConfig(data=DataConfig(name="mnist1d", n_train=64, n_test=32), model=M
                  optim=OptimConfig(name="sgd"), loss="mse", steps=3, eval_every=0)
 
 
-def test_run_missing_trains_only_what_the_store_lacks(tmp_path: Path) -> None:
+def test_the_plan_trains_only_what_the_store_lacks(tmp_path: Path) -> None:
     runs = {("GD", "sp", 1): TINY.replace(**{"schedule.eta_trgt": 0.01})}
     scan = {2.0: TINY.replace(**{"schedule.eta_trgt": 0.02})}
     plan = chapter.Plan(runs, scan, {})
     store.load_or_run(chapter.EXPERIMENT, scan[2.0], root=tmp_path)
-    assert chapter.run_missing(plan, tmp_path, workers=1) == 1
-    assert chapter.run_missing(plan, tmp_path, workers=1) == 0
+    assert run_missing(chapter.EXPERIMENT, plan.configs(), tmp_path, workers=1) == 1
+    assert run_missing(chapter.EXPERIMENT, plan.configs(), tmp_path, workers=1) == 0
     loaded = chapter.load_runs(plan.scan, tmp_path)
     assert list(loaded) == [2.0] and loaded[2.0].records["lr"].tolist() == [0.02] * 3
 

@@ -301,3 +301,11 @@ def test_single_thread_executor_holds_torch_to_one_thread_and_restores_it(monkey
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_run_missing_trains_only_what_the_store_lacks(tmp_path) -> None:
+    configs = [TINY.replace(seed=seed, steps=3, eval_every=0) for seed in (0, 1)]
+    store.load_or_run("exp", configs[0], root=tmp_path)
+    assert executors.run_missing("exp", configs, tmp_path, workers=1) == 1
+    assert all(store.is_done("exp", cfg, tmp_path) for cfg in configs)
+    assert executors.run_missing("exp", configs, tmp_path, workers=1) == 0

@@ -8,8 +8,7 @@ sharpness lambda^H then plays no role (its own momentum threshold is (2 + 2 beta
 * The run plan: :class:`AdamSetup` (the FCN, data and seed every run of chapters 3 and 4 shares)
   builds each :class:`~warmup_lib.config.RunConfig`; :func:`settings` names the chapter's three
   settings (full batch with MSE, minibatches with MSE, full batch with cross-entropy) and
-  :func:`run_plan` crosses them with the parameterisations and warmups; :func:`train_missing`
-  trains what the store does not hold yet.
+  :func:`run_plan` crosses them with the parameterisations and warmups.
 * The analysis: :func:`measure_runs` reads one row of numbers per run (initial lambda^{P^-1 H},
   first-step spike, late eta lambda^{P^-1 H}, largest eta lambda^H, ...) and
   :func:`summary_table` rounds it for the page; :func:`initial_curvature_scan` measures both
@@ -33,8 +32,6 @@ from warmup_lib.analysis.records import early_spike, finite, late_spikes, measur
 from warmup_lib.claims import Claim
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.curvature import adam_threshold, momentum_threshold
-from warmup_lib.runs import store
-from warmup_lib.runs.executors import make_executor
 from warmup_lib.runs.measure import load_or_measure_initial_curvature
 from warmup_lib.runs.train import RunResult
 
@@ -170,34 +167,6 @@ def run_plan(setup: AdamSetup, chapter_settings: Mapping[str, Setting]) -> dict[
                                                 sharpness_every=setting.sharpness_every)
             for name, setting in chapter_settings.items() for param in PARAMETERISATIONS
             for warmup in setting.warmups}
-
-
-def train_missing(experiment: str, configs: Iterable[RunConfig], root: str | Path, workers: int) -> int:
-    """Train and store every config the store does not hold yet: by a pool of ``workers``
-    single-threaded processes, or in this process when ``workers`` is 1.
-
-    Args:
-        experiment: the store's experiment folder.
-        configs: the runs.
-        root: the results store's folder.
-        workers: number of worker processes.
-
-    Returns:
-        How many runs were trained now.
-    """
-    todo = [cfg for cfg in configs if not store.is_done(experiment, cfg, root)]
-    if todo:
-        executor = make_executor("pool" if workers > 1 else "sequential", workers=workers)
-        try:
-            executor.run(experiment, todo, root=root, progress=False)
-        finally:
-            executor.close()
-    return len(todo)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading the runs
-# ---------------------------------------------------------------------------------------------------
 
 
 def late_median(result: RunResult, name: str) -> float:

@@ -34,7 +34,6 @@ from warmup_lib.analysis.trajectory import (Catapult, Collision, EarlyRegime, de
 from warmup_lib.claims import Claim
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs import store
-from warmup_lib.runs.executors import make_executor
 from warmup_lib.runs.measure import load_or_measure_lambda0
 from warmup_lib.runs.train import RunResult
 
@@ -185,27 +184,6 @@ def build_plan(params: Mapping[str, Any], root: str | Path) -> Plan:
     scan_base = base_config(params, "sp", scan_setting).replace(eval_every=0)
     scan = {c: with_target(scan_base, c, lambda_0(scan_base), NO_WARMUP) for c in params["sp_scan"]}
     return Plan(runs, scan, lambda0s)
-
-
-def run_missing(plan: Plan, root: str | Path, workers: int) -> int:
-    """Train the plan's runs that are not in the store yet (a process pool when ``workers`` > 1).
-
-    Args:
-        plan: the chapter's runs.
-        root: the results store.
-        workers: worker processes.
-
-    Returns:
-        How many runs were trained.
-    """
-    todo = [cfg for cfg in plan.configs() if not store.is_done(EXPERIMENT, cfg, root)]
-    if todo:
-        executor = make_executor("pool" if workers > 1 else "sequential", workers=workers)
-        try:
-            executor.run(EXPERIMENT, todo, root=root, progress=False)
-        finally:
-            executor.close()
-    return len(todo)
 
 
 def load_runs(configs: Mapping[Key, RunConfig], root: str | Path) -> dict[Key, RunResult]:

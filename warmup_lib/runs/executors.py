@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer spee
 # nothing, and this process stores the one result that comes back.
 RAY_TASK_RETRIES = 3
 
-__all__ = ["EXECUTORS", "Executor", "make_executor", "make_jobs", "run_job"]
+__all__ = ["EXECUTORS", "Executor", "make_executor", "make_jobs", "run_job", "run_missing"]
 
 
 def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int = MAX_MEMBERS,
@@ -259,3 +259,28 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
     if name == "ray":
         return RayExecutor(ray_address, num_cpus=workers)
     raise ValueError(f"executor: got {name!r}; allowed values are 'auto', {', '.join(map(repr, EXECUTORS))}")
+
+
+def run_missing(experiment: str, configs: Iterable[RunConfig], root: str | Path, workers: int = 1) -> int:
+    """Train and store every config the store does not hold yet: in this process when ``workers``
+    is 1, else by a pool of ``workers`` single-threaded processes.
+
+    A chapter calls this before loading its runs, so a re-execution from a full store trains nothing.
+
+    Args:
+        experiment: the store's experiment folder.
+        configs: the runs.
+        root: the results store's folder.
+        workers: number of worker processes (>= 1).
+
+    Returns:
+        How many runs were trained now.
+    """
+    todo = [cfg for cfg in configs if not store.is_done(experiment, cfg, root)]
+    if todo:
+        executor = make_executor("pool" if workers > 1 else "sequential", workers=workers)
+        try:
+            executor.run(experiment, todo, root=root, progress=False)
+        finally:
+            executor.close()
+    return len(todo)
