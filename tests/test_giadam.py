@@ -192,3 +192,141 @@ def test_deepcopy_and_pickle_keep_the_v0_setting():
     optimizer = GIAdam([torch.nn.Parameter(torch.zeros(2))], v0="random", generator_seed=5)
     for clone in (copy.deepcopy(optimizer), pickle.loads(pickle.dumps(optimizer))):
         assert (clone.v0, clone.generator_seed) == ("random", 5)
+
+
+# torch.optim.Adam's options: GIAdam(v0="zero") against the torch optimizer with the same options,
+# bit for bit over 100 steps (the two groups of _param_groups, one overriding an option)
+TORCH_OPTIONS = [
+    ("foreach_false", torch.optim.Adam, {}, {}),
+    ("l2_decay", torch.optim.Adam, {"weight_decay": 0.1}, {}),
+    ("l2_decay_one_group", torch.optim.Adam, {}, {"weight_decay": 0.3}),
+    ("decoupled_decay_as_adam", torch.optim.Adam, {"weight_decay": 0.1, "decoupled_weight_decay": True}, {}),
+    ("maximize", torch.optim.Adam, {"maximize": True}, {}),
+    ("maximize_l2_decay", torch.optim.Adam, {"maximize": True, "weight_decay": 0.05}, {}),
+]
+
+
+@pytest.mark.parametrize("name,reference_class,options,second_group", TORCH_OPTIONS, ids=[o[0] for o in TORCH_OPTIONS])
+def test_each_option_equals_torch_adam_bit_for_bit(name, reference_class, options, second_group):
+    def groups(model):
+        first, second = _param_groups(model)
+        return [first, {**second, **second_group}]
+
+    reference, ours = _mlp(), _mlp()
+    reference_losses = _train(reference, reference_class(groups(reference), foreach=False, **options), 100)
+    assert _train(ours, GIAdam(groups(ours), v0="zero", foreach=False, **options), 100) == reference_losses
+    for p_ref, p_ours in zip(reference.parameters(), ours.parameters()):
+        assert torch.equal(p_ref, p_ours)
+
+
+def test_decoupled_weight_decay_equals_torch_adamw_bit_for_bit():
+    reference, ours = _mlp(), _mlp()
+    _train(reference, torch.optim.AdamW(_param_groups(reference), weight_decay=0.1, foreach=False), 100)
+    _train(ours, GIAdam(_param_groups(ours), weight_decay=0.1, decoupled_weight_decay=True), 100)
+    for p_ref, p_ours in zip(reference.parameters(), ours.parameters()):
+        assert torch.equal(p_ref, p_ours)
+    assert not torch.equal(next(ours.parameters()), _trained_without_decay())  # the decay really acts
+
+
+def _trained_without_decay() -> torch.Tensor:
+    model = _mlp()
+    _train(model, GIAdam(_param_groups(model)), 100)
+    return next(model.parameters())
+
+
+def test_v0_is_built_from_the_gradient_the_moments_fold_in():
+    """GI-Adam's v0 = g'^2 with g' = -g under maximize, + w theta under L2 decay (not under AdamW's)."""
+    theta, g = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.3, 0.1, -0.2])
+    for options, expected in [({}, g), ({"maximize": True}, -g), ({"weight_decay": 0.1}, g.add(theta, alpha=0.1)),
+                              ({"weight_decay": 0.1, "maximize": True}, (-g).add(theta, alpha=0.1)),
+                              ({"weight_decay": 0.1, "decoupled_weight_decay": True}, g)]:
+        x = torch.nn.Parameter(theta.clone())
+        optimizer = GIAdam([x], v0="grad", **options)
+        x.grad = g.clone()
+        optimizer.init_from_grad()
+        assert torch.equal(optimizer.state[x]["exp_avg_sq"], expected.square()), options
+
+
+@pytest.mark.parametrize("option,value", [("amsgrad", True), ("foreach", True), ("fused", True),
+                                          ("capturable", True), ("differentiable", True), ("weight_decay", -0.1),
+                                          ("lr", -1.0), ("eps", -1e-8)])
+def test_unsupported_options_are_refused_naming_them(option, value):
+    x, y = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match=option):
+        GIAdam([x], **{option: value})
+    optimizer = GIAdam([x])
+    with pytest.raises(ValueError, match=option):
+        optimizer.add_param_group({"params": [y], option: value})
+    assert len(optimizer.param_groups) == 1  # the refused group was not added
+    optimizer.add_param_group({"params": [y], "weight_decay": 0.1})
+    assert optimizer.param_groups[1]["weight_decay"] == 0.1 and optimizer.param_groups[1]["amsgrad"] is False
+
+
+def test_complex_parameters_and_sparse_gradients_are_refused():
+    with pytest.raises(ValueError, match="complex"):
+        GIAdam([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))])
+    optimizer = GIAdam([torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(ValueError, match="complex"):
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))]})
+    embedding = torch.nn.Embedding(10, 3, sparse=True)
+    dense = torch.nn.Parameter(torch.ones(2))
+    for v0 in ("zero", "grad"):
+        optimizer = GIAdam([dense, embedding.weight], v0=v0)
+        before = embedding.weight.detach().clone()
+        optimizer.zero_grad()
+        (embedding(torch.tensor([1, 2])).sum() + dense.sum()).backward()
+        with pytest.raises(ValueError, match="sparse gradients"):
+            optimizer.step()
+        assert torch.equal(dense.detach(), torch.ones(2)) and torch.equal(embedding.weight.detach(), before)
+        assert not optimizer.initialised  # refused before anything was written
+
+
+def test_a_checkpoint_from_before_the_options_loads_and_one_with_amsgrad_is_refused():
+    model = _mlp()
+    optimizer = GIAdam(_param_groups(model), v0="grad")
+    _train(model, optimizer, 3)
+    saved = optimizer.state_dict()
+    for group in saved["param_groups"]:  # as GIAdam wrote them before it had torch's options
+        for key in ("weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused",
+                    "decoupled_weight_decay"):
+            del group[key]
+    restored = GIAdam(_param_groups(model), v0="grad")
+    restored.load_state_dict(saved)
+    assert restored.param_groups[0]["weight_decay"] == 0.0 and restored.param_groups[1]["maximize"] is False
+    amsgrad = torch.optim.Adam(_param_groups(model), amsgrad=True).state_dict()
+    with pytest.raises(ValueError, match="amsgrad"):
+        GIAdam(_param_groups(model)).load_state_dict(amsgrad)
+
+
+def _moments(optimizer) -> list[torch.Tensor]:
+    return [state[key].clone() for state in optimizer.state.values() for key in ("step", "exp_avg", "exp_avg_sq")]
+
+
+@pytest.mark.parametrize("v0", ["zero", "grad", "random"])
+def test_init_from_grad_keeps_a_restored_state_unless_forced(v0):
+    """A framework's resume: it restores the optimizer, then its "train begins" hook calls
+    init_from_grad on a fresh batch; the restored moments must survive, and training continue as if
+    never interrupted."""
+    model = _mlp()
+    optimizer = GIAdam(_param_groups(model), v0=v0)
+    inputs, labels = _digits()
+    torch.nn.functional.cross_entropy(model(inputs[:64]), labels[:64]).backward()
+    assert optimizer.state[next(model.parameters())] == {}  # a read creates an empty entry, not a state
+    assert optimizer.init_from_grad() is True
+    _train(model, optimizer, 10)
+    saved = copy.deepcopy({"model": model.state_dict(), "optim": optimizer.state_dict()})
+    continued = _train(model, optimizer, 10)
+
+    resumed_model = _mlp(seed=1)
+    resumed_model.load_state_dict(saved["model"])
+    resumed = GIAdam(_param_groups(resumed_model), v0=v0)
+    resumed.load_state_dict(saved["optim"])
+    before = _moments(resumed)
+    resumed_model.zero_grad()
+    torch.nn.functional.cross_entropy(resumed_model(inputs[64:128]), labels[64:128]).backward()
+    assert resumed.init_from_grad() is False
+    assert all(torch.equal(a, b) for a, b in zip(before, _moments(resumed)))
+    assert _train(resumed_model, resumed, 10) == continued
+
+    assert resumed.init_from_grad(force=True) is True
+    assert all(state["step"].item() == 0 for state in resumed.state.values())
