@@ -142,6 +142,18 @@ OPTIMIZERS = {
     "radam": lambda groups: torch.optim.RAdam(groups, lr=0.1),
     "gi_adam": lambda groups: GIAdam(groups, lr=0.1, v0="grad"),
     "ri_adam": lambda groups: GIAdam(groups, lr=0.1, v0="random"),
+    # every option that changes the update
+    "sgd_dampening_maximize": lambda groups: torch.optim.SGD(groups, lr=0.1, momentum=0.9, dampening=0.3,
+                                                             weight_decay=0.01, maximize=True),
+    "adam_amsgrad_maximize": lambda groups: torch.optim.Adam(groups, lr=0.1, amsgrad=True, maximize=True,
+                                                             weight_decay=0.01),
+    "adam_decoupled": lambda groups: torch.optim.Adam(groups, lr=0.1, weight_decay=0.1, decoupled_weight_decay=True),
+    "adamw_amsgrad": lambda groups: torch.optim.AdamW(groups, lr=0.1, weight_decay=0.1, amsgrad=True),
+    "radam_l2_maximize": lambda groups: torch.optim.RAdam(groups, lr=0.1, weight_decay=0.01, maximize=True),
+    "radam_decoupled": lambda groups: torch.optim.RAdam(groups, lr=0.1, weight_decay=0.1, decoupled_weight_decay=True),
+    "gi_adam_l2_maximize": lambda groups: GIAdam(groups, lr=0.1, v0="grad", weight_decay=0.01, maximize=True),
+    "ri_adam_decoupled": lambda groups: GIAdam(groups, lr=0.1, v0="random", weight_decay=0.1,
+                                               decoupled_weight_decay=True),
 }
 
 
@@ -163,6 +175,70 @@ def test_trial_step_is_the_optimizers_real_next_step(name, steps):
     stepped[1].step()
     for param, param_stepped in zip(model.parameters(), stepped[0].parameters()):
         torch.testing.assert_close(trial[param], param_stepped.detach(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_one_step_loss_at_eta_c_is_the_loss_after_a_real_step(name):
+    """critical_lr's trial at eta_c is the real optimizer.step() at lr = eta_c * lr_mult, on a copy
+    (under maximize, the search's objective is -loss).  The search's loss is 0.01 L (-0.01 L under
+    maximize, so that the objective is convex): a gradient much smaller than those the moments saw,
+    so that AMSGrad's running maximum of v binds."""
+    matrix, model, target, optimizer = _quadratic_with_state(OPTIMIZERS[name], 3)
+    sign = -1.0 if optimizer.param_groups[0].get("maximize", False) else 1.0
+
+    def loss_fn(output, target):
+        return sign * 0.01 * quadratic_loss(matrix)(output, target)
+
+    result = critical_lr(model, loss_fn, None, target, optimizer, eta0=1e-3)
+    assert result.within_tolerance
+    stepped_model, stepped = copy.deepcopy((model, optimizer))
+    stepped.zero_grad()
+    loss_fn(stepped_model(None), target).backward()
+    for group in stepped.param_groups:
+        group["lr"] = result.eta_c * group["lr_mult"]
+    stepped.step()
+    real = sign * loss_fn(stepped_model(None), target).item()
+    assert dict(result.losses)[result.eta_c] == pytest.approx(real, rel=1e-12, abs=1e-14)
+    assert result.loss0 == pytest.approx(sign * loss_fn(model(None), target).item(), rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov_wd", "adam", "gi_adam", "ri_adam"])
+def test_maximising_minus_the_loss_searches_like_minimising_it(name):
+    """Negation is exact: maximize=True on -L gives the same trials as minimising L."""
+    results = []
+    for maximize in (False, True):
+        matrix = _spd(9, 7, 50.0)
+        theta = torch.randn(9, generator=torch.Generator().manual_seed(7), dtype=F64)
+        model, target = Quadratic(theta, 4), torch.zeros(9, dtype=F64)
+        optimizer = OPTIMIZERS[name]([{"params": [model.a], "lr_mult": 0.5}, {"params": [model.b], "lr_mult": 2.0}])
+        for group in optimizer.param_groups:
+            group["maximize"] = maximize
+        sign = -1.0 if maximize else 1.0
+
+        def loss_fn(output, target):  # called within this iteration only
+            return sign * quadratic_loss(matrix)(output, target)
+
+        results.append(critical_lr(model, loss_fn, None, target, optimizer, eta0=1e-4))
+    assert results[0].within_tolerance
+    assert results[1].losses == results[0].losses and results[1].eta_c == results[0].eta_c
+
+
+def test_refuses_a_non_finite_start_and_an_optimizer_that_does_not_own_the_model():
+    matrix = _spd(6, 0, 10.0)
+    model, target = Quadratic(torch.ones(6, dtype=F64), 3), torch.zeros(6, dtype=F64)
+    loss_fn, sgd = quadratic_loss(matrix), torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="holds none of the model's trainable parameters"):
+        critical_lr(copy.deepcopy(model), loss_fn, None, target, sgd)
+    with pytest.raises(ValueError, match="maximize=True in some param groups only"):
+        critical_lr(model, loss_fn, None, target, torch.optim.SGD([{"params": [model.a], "maximize": True},
+                                                                   {"params": [model.b]}], lr=0.1))
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="loss: got"):
+            critical_lr(model, lambda output, target: loss_fn(output, target) * bad, None, target, sgd)
+    with torch.no_grad():
+        model.a[0] = 0.0  # d sqrt(|x|) / dx is not finite at 0
+    with pytest.raises(ValueError, match="not finite"):
+        critical_lr(model, lambda output, target: output.abs().sqrt().sum(), None, target, sgd)
 
 
 class _NetWithState(torch.nn.Module):
@@ -233,7 +309,8 @@ def test_non_finite_one_step_loss_counts_as_a_rise():
         loss = quadratic_loss(matrix)(output, target)
         return loss if loss < 1.2 * loss0 else loss * math.inf
 
-    result = critical_lr(model, overflowing, None, target, torch.optim.SGD(model.parameters(), lr=0.1), eta0=1e-4)
+    result = critical_lr(model, overflowing, None, target, torch.optim.SGD(model.parameters(), lr=0.1), eta0=1e-4,
+                         method="paper")  # the doubling overshoots into the overflow
     assert result.within_tolerance and math.isfinite(dict(result.losses)[result.eta_c])
     assert any(not math.isfinite(loss) for _, loss in result.losses)
 

@@ -67,7 +67,8 @@ def test_init_run_without_optimizer_draws_no_batch() -> None:
 
 def test_search_at_initialisation_equals_a_hand_built_search() -> None:
     model, loss_fn, stream, optimizer = _initial(TINY)
-    expected = critical_lr(model, loss_fn, *stream.next(), optimizer, eta0=0.01, delta=0.1, eta_max=5.0)
+    expected = critical_lr(model, loss_fn, *stream.next(), optimizer, eta0=0.01, delta=0.1, eta_max=5.0,
+                           method="paper")
     measured = measure.measure_critical_lr(TINY, eta0=0.01, delta=0.1, eta_max=5.0)
     assert measured["eta_c"] == expected.eta_c and measured["forward_passes"] == expected.forward_passes
     assert measured["total_passes"] == expected.forward_passes + 2
