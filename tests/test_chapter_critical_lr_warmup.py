@@ -32,7 +32,7 @@ def _initial(cfg: RunConfig):
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, data.input_shape, data.num_classes)
     stream = BatchStream(data, cfg.batch_size, seed=cfg.seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.schedule.eta_trgt)  # param_groups: lr = eta_0 lr_mult
     return model, get_loss(cfg.loss), stream, optimizer
 
 

@@ -1,5 +1,6 @@
 """Schedules against closed forms at every boundary (authors' 0-based update index convention)."""
 
+import io
 import math
 
 import pytest
@@ -127,15 +128,110 @@ def test_invalid_arguments_name_the_argument(kwargs, name):
         learning_rate(**args)
 
 
-def test_lr_scheduler_adapter_respects_lr_mult():
-    schedule = Schedule(eta_trgt=ETA, warmup_steps=4, total_steps=10, decay="cosine")
-    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
-    optimizer = torch.optim.SGD([{"params": [a], "lr_mult": 0.25}, {"params": [b]}], lr=123.0)
-    scheduler = ScheduleLR(optimizer, schedule)
+def _three_groups(lrs: list[float], lr_mult: float | None = None) -> torch.optim.SGD:
+    """SGD over one parameter per group, with these base rates; the last group gets ``lr_mult``."""
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr} for lr in lrs]
+    if lr_mult is not None:
+        groups[-1]["lr_mult"] = lr_mult
+    return torch.optim.SGD(groups, lr=1.0)
+
+
+def _rates_seen(optimizer: torch.optim.Optimizer, scheduler, steps: int) -> list[list[float]]:
     seen = []
-    for _ in range(10):
+    for _ in range(steps):
         seen.append([group["lr"] for group in optimizer.param_groups])
         optimizer.step()
         scheduler.step()
-    assert seen == [[0.25 * schedule(t), schedule(t)] for t in range(10)]
-    assert [group["lr"] for group in optimizer.param_groups] == [0.25 * schedule(9), schedule(9)]  # clamped past T
+    return seen
+
+
+def test_lr_scheduler_scales_each_groups_base_rate_and_keeps_lr_mult():
+    schedule = Schedule(eta_trgt=ETA, warmup_steps=4, total_steps=10, decay="cosine")
+    optimizer = _three_groups([ETA, ETA / 4, 123.0], lr_mult=0.25)
+    scheduler = ScheduleLR(optimizer, schedule)
+    seen = _rates_seen(optimizer, scheduler, 10)
+    # a group built at eta_trgt follows the schedule exactly; another keeps its base rate's ratio
+    # (1/4, exact in binary); an lr_mult (this library's per-layer convention) wins over the base rate
+    assert seen == [[schedule(t), schedule(t) / 4, 0.25 * schedule(t)] for t in range(10)]
+    assert scheduler.get_last_lr() == [schedule(9), schedule(9) / 4, 0.25 * schedule(9)]  # clamped past T
+    assert scheduler.base_lrs == [ETA, ETA / 4, 123.0]
+
+
+def test_lr_scheduler_keeps_the_ratio_of_any_base_rates():
+    schedule = Schedule(eta_trgt=0.05, warmup_steps=5, total_steps=10)
+    optimizer = _three_groups([0.05, 0.01])
+    seen = _rates_seen(optimizer, ScheduleLR(optimizer, schedule), 10)
+    assert [rates[0] for rates in seen] == schedule.values().tolist()
+    assert [rates[1] for rates in seen] == pytest.approx([0.2 * eta for eta in schedule.values().tolist()], rel=1e-15)
+    assert seen[-1] == [0.05, 0.01]  # each group reaches its own base rate at the target
+
+
+def test_lr_scheduler_refuses_an_optimizer_that_would_train_nothing():
+    with pytest.raises(ValueError, match="lr = eta_trgt"):
+        ScheduleLR(_three_groups([0.0, 0.0]), Schedule(eta_trgt=ETA, warmup_steps=4, total_steps=10))
+
+
+class _Run:
+    """A small regression trained with SGD + momentum (state that a resume must restore) and a
+    ScheduleLR; ``train(n)`` makes n updates and records each update's loss and rates."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        self.optimizer = torch.optim.SGD([{"params": self.model[0].parameters(), "lr": ETA},
+                                          {"params": self.model[2].parameters(), "lr": ETA / 4}], momentum=0.9)
+        self.scheduler = ScheduleLR(self.optimizer, schedule)
+        generator = torch.Generator().manual_seed(1)
+        self.inputs = torch.randn(32, 3, generator=generator)
+        self.targets = self.inputs[:, :1] * self.inputs[:, 1:2]
+        self.losses, self.rates = [], []
+
+    def train(self, updates: int) -> None:
+        for _ in range(updates):
+            self.optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(self.model(self.inputs), self.targets)
+            loss.backward()
+            self.losses.append(loss.item())
+            self.rates.append([group["lr"] for group in self.optimizer.param_groups])
+            self.optimizer.step()
+            self.scheduler.step()
+
+    def checkpoint(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict()}, buffer)
+        return buffer.getvalue()
+
+    def resume(self, checkpoint: bytes) -> None:
+        state = torch.load(io.BytesIO(checkpoint))  # torch's default: weights_only=True
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def test_lr_scheduler_checkpointed_mid_warmup_resumes_bit_for_bit():
+    schedule = Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=40, decay="cosine")
+    uninterrupted = _Run(schedule)
+    uninterrupted.train(40)
+    first = _Run(schedule)
+    first.train(10)
+    assert "schedule" not in first.scheduler.state_dict()
+    resumed = _Run(schedule)  # a fresh model, optimizer and scheduler, as in a new process
+    resumed.resume(first.checkpoint())
+    resumed.train(30)
+    assert first.losses + resumed.losses == uninterrupted.losses
+    assert first.rates + resumed.rates == uninterrupted.rates
+    assert uninterrupted.rates[10][0] == schedule(10) != uninterrupted.rates[9][0]  # mid-warmup indeed
+
+
+def test_lr_scheduler_resumes_on_the_constructors_schedule():
+    first = _Run(Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=40, decay="cosine"))
+    first.train(30)
+    longer = Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=80, decay="cosine")  # the run extended
+    resumed = _Run(longer)
+    resumed.resume(first.checkpoint())
+    resumed.train(10)
+    assert [rates[0] for rates in resumed.rates] == [longer(t) for t in range(30, 40)]
+    stale = first.scheduler.state_dict() | {"schedule": "an old checkpoint's pickled Schedule"}
+    resumed.scheduler.load_state_dict(stale)
+    assert resumed.scheduler.schedule is longer

@@ -228,24 +228,85 @@ class Schedule:
         return reach_step(self.eta_trgt, self.warmup_steps, self.eta_init, self.warmup)
 
 
+def set_lr_mult(optimizer: torch.optim.Optimizer, eta_trgt: float) -> list[float]:
+    """Give every param group of ``optimizer`` its multiplier lr_mult, so that its rate is eta lr_mult.
+
+    A group that has an ``lr_mult`` (this library's per-layer multipliers,
+    :func:`warmup_lib.models.param_groups`) keeps it.  Any other group gets
+    lr_mult = base_lr / eta_trgt, its base rate (torch's ``initial_lr``, else its ``lr``) over the
+    target: it reaches its own base rate when eta reaches eta_trgt, and the groups keep the ratios
+    of their base rates, as with torch's schedulers (``base_lrs``).  A group built with
+    lr = eta_trgt gets exactly 1.  The key is written into the group because the critical-rate
+    search (:func:`~warmup_lib.critical_lr`) reads it to predict the optimizer's step.
+
+    Args:
+        optimizer: any torch optimizer.
+        eta_trgt: the target rate eta_trgt, > 0.
+
+    Returns:
+        The groups' lr_mult, in order.
+
+    Raises:
+        ValueError: if every group's multiplier is 0 (the optimizer would train nothing: build it
+            with lr = eta_trgt).
+    """
+    for group in optimizer.param_groups:
+        if "lr_mult" not in group:
+            group["lr_mult"] = float(group.get("initial_lr", group["lr"])) / eta_trgt
+    multipliers = [group["lr_mult"] for group in optimizer.param_groups]
+    if not any(multipliers):
+        raise ValueError(f"every param group has rate 0 and no lr_mult, so the scheduler would train nothing: build the "
+                         f"optimizer with lr = eta_trgt ({eta_trgt!r}); each group's rate is then scaled by "
+                         f"eta_t / eta_trgt")
+    return multipliers
+
+
 class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
-    """Drive any torch optimizer with a :class:`Schedule`: before update t, every param group gets
-    lr = lr_mult eta_t (``lr_mult`` from :func:`warmup_lib.models.param_groups`, 1 if absent).
+    """Drive any torch optimizer with a :class:`Schedule`: before update t, param group g gets
+    lr = eta_t lr_mult_g.
+
+    lr_mult_g is the group's own ``lr_mult`` (:func:`warmup_lib.models.param_groups`) or else its
+    base rate over eta_trgt (:func:`set_lr_mult`): build the optimizer with lr = eta_trgt and the
+    rates follow the schedule exactly; groups with other base rates keep their ratios, as with
+    torch's schedulers (``base_lrs``).
 
     Call ``scheduler.step()`` after each ``optimizer.step()``, as usual in PyTorch; the counter
     ``last_epoch`` is then the index t of the next update.  Past the last update (t >= T) the rate
     stays at eta_{T-1}, so the customary trailing ``scheduler.step()`` is harmless.
 
+    Checkpoints: :meth:`state_dict` holds plain numbers only (the counter and the rates, not the
+    schedule), so ``torch.load`` loads it with its default ``weights_only=True``.  After
+    :meth:`load_state_dict` (called after the optimizer's) the schedule given to the constructor
+    is used: resume with a longer ``Schedule`` (say ``total_steps`` doubled) and the run continues
+    on the new schedule from the saved update index.
+
     Args:
         optimizer: any torch optimizer.
         schedule: the rates eta_t.
         last_epoch: the index of the last update made, -1 for a fresh run (as in PyTorch).
+
+    Raises:
+        ValueError: if every param group has rate 0 and no ``lr_mult`` (see :func:`set_lr_mult`).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1) -> None:
         self.schedule = schedule
+        set_lr_mult(optimizer, schedule.eta_trgt)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         eta = self.schedule(min(self.last_epoch, self.schedule.total_steps - 1))
-        return [eta * group.get("lr_mult", 1.0) for group in self.optimizer.param_groups]
+        return [eta * group["lr_mult"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        """The scheduler's state without its schedule: plain numbers (``torch.load`` safe)."""
+        return {key: value for key, value in super().state_dict().items() if key != "schedule"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the counter of :meth:`state_dict` and set the optimizer's rates from the
+        constructor's schedule at that update (load it after the optimizer's state, as the
+        frameworks do); a ``"schedule"`` entry of an older checkpoint is ignored."""
+        super().load_state_dict({key: value for key, value in state_dict.items() if key != "schedule"})
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr

@@ -20,13 +20,14 @@ schedule itself, so it agrees with it to the last bit), and :func:`t_save` = (T_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from warmup_lib.critical.search import CriticalLR, LossFn, critical_lr
-from warmup_lib.schedules import reach_step
+from warmup_lib.schedules import reach_step, set_lr_mult
 
 NO_CATAPULT_FACTOR = 1000.0  # suggest_warmup: no loss rise up to this multiple of eta_trgt = no catapult
 NO_CATAPULT_FALLBACK = 0.1  # the paper's heuristic eta_init = eta_trgt / 10 in that case
@@ -188,21 +189,44 @@ class Reestimate:
     within_tolerance: bool
 
 
-class PersistentCatapultWarmup:
-    """Persistent catapult warmup (paper Alg. 3) driving a user's own training loop.
+class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
+    """Persistent catapult warmup (paper Alg. 3) as a torch learning-rate scheduler.
 
-    Each iteration, after ``loss.backward()`` and before ``optimizer.step()``, call
-    ``scheduler.step(loss, inputs, targets)`` with the batch loss L(theta_t) at the current
-    parameters.  If L(theta_t) < L(theta*) (the loss at the last re-estimation; +inf at the first
-    call) and eta < eta_trgt, it re-estimates eta_c at theta_t on that batch with
+    Before each update t, :meth:`observe` takes the batch loss L(theta_t) at the current
+    parameters.  If L(theta_t) < L(theta*) (the loss at the last re-estimation; +inf at the
+    first call) and eta < eta_trgt, it re-estimates eta_c at theta_t on that batch with
     :func:`critical_lr` (from the current eta, capped at eta_trgt, tolerance ``delta``), sets
-    eta = eta_c, theta* = theta_t, and records a :class:`Reestimate`.  Every call sets each param
-    group's lr = eta * lr_mult (lr_mult = 1 if absent), so the update that follows uses the new
-    rate.  Re-estimation stops for good once eta = eta_trgt, or when ``max_forward_passes`` trial
-    forwards have been spent (``budget_exhausted``; eta then stays where it is).
+    eta = eta_c, theta* = theta_t, and records a :class:`Reestimate`.  Re-estimation stops for good
+    once eta = eta_trgt, or when ``max_forward_passes`` trial forwards have been spent
+    (``budget_exhausted``; eta then stays where it is).
+
+    Param group g trains at lr = eta lr_mult_g: its own ``lr_mult``, or else its base rate over
+    eta_trgt (:func:`~warmup_lib.schedules.set_lr_mult`), so a group built with lr = eta_trgt
+    follows eta and groups with other base rates keep their ratios.  The constructor sets each
+    group to eta0 lr_mult_g, as every torch scheduler sets its first rate.
+
+    In your own loop, one call before each update does both (observe, then count the update)::
+
+        loss.backward()
+        scheduler.step(loss, inputs, targets)
+        optimizer.step()
+
+    In a framework that calls ``scheduler.step()`` after each ``optimizer.step()`` (Hugging Face
+    ``Trainer``, Lightning), call ``scheduler.observe(loss, inputs, targets)`` before the update
+    (in the training step) and let the framework call ``step()``; ``get_last_lr()`` is then the
+    rate of the update just made.
+
+    Checkpoints: :meth:`state_dict` holds plain numbers only (eta, the reference loss, the forward
+    passes spent, the records, the counter), so ``torch.load`` loads it with its defaults, and a
+    restored run continues at the same rate, bit for bit.  A resume without that state does not
+    silently search again: when the optimizer's rates were changed outside this scheduler (say,
+    by ``optimizer.load_state_dict`` after the scheduler was built), or when it is built with
+    ``last_epoch >= 0`` (torch's resume convention), it continues at the optimizer's rate, warns,
+    and re-estimates only after :meth:`restart`.  The settings (eta_trgt, delta, the budget,
+    the method) are the constructor's, not the checkpoint's.
 
     Args:
-        optimizer: the optimizer of the user's loop; its param groups' ``lr`` are set at each call.
+        optimizer: the optimizer whose param groups' ``lr`` this sets.
         model: the network it trains.
         loss_fn: ``loss_fn(model(inputs), targets)`` is the scalar loss.
         eta_trgt: the target learning rate, > 0.
@@ -210,17 +234,22 @@ class PersistentCatapultWarmup:
         eta0: the rate before the first estimate, in (0, eta_trgt] (None: min(1e-4, eta_trgt)).
         max_forward_passes: the budget of trial forward passes over the whole warmup.
         method: the search method, "paper" or "model".
+        last_epoch: -1 for a fresh warmup; the index of the last update made to resume without
+            the scheduler's state (as in PyTorch).
 
     Raises:
-        ValueError: if ``eta_trgt`` or ``eta0`` is out of range.
+        ValueError: if ``eta_trgt`` or ``eta0`` is out of range, or every param group has rate 0
+            and no ``lr_mult``.
     """
+
+    SETTINGS = ("model", "loss_fn", "eta_trgt", "delta", "method", "max_forward_passes")
 
     def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss_fn: LossFn, eta_trgt: float,
                  delta: float = 0.1, eta0: float | None = None, max_forward_passes: int = 500,
-                 method: str = "paper") -> None:
+                 method: str = "paper", last_epoch: int = -1) -> None:
         if not eta_trgt > 0:
             raise ValueError(f"eta_trgt: got {eta_trgt!r}; must be > 0")
-        self.optimizer, self.model, self.loss_fn = optimizer, model, loss_fn
+        self.model, self.loss_fn = model, loss_fn
         self.eta_trgt, self.delta, self.method = eta_trgt, delta, method
         self.eta = min(1e-4, eta_trgt) if eta0 is None else eta0
         if not 0 < self.eta <= eta_trgt:
@@ -228,9 +257,11 @@ class PersistentCatapultWarmup:
         self.max_forward_passes = max_forward_passes
         self.forward_passes = 0
         self.reference_loss = math.inf
-        self.steps = 0
         self.records: list[Reestimate] = []
-        self._apply()
+        multipliers = set_lr_mult(optimizer, eta_trgt)
+        if last_epoch >= 0:
+            self._continue_at(optimizer.param_groups, multipliers)
+        super().__init__(optimizer, last_epoch)
 
     @property
     def reached_target(self) -> bool:
@@ -242,12 +273,30 @@ class PersistentCatapultWarmup:
         """Whether the trial forward passes spent have reached ``max_forward_passes``."""
         return self.forward_passes >= self.max_forward_passes
 
-    def _apply(self) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.eta * group.get("lr_mult", 1.0)
+    def get_lr(self) -> list[float]:
+        return [self.eta * group["lr_mult"] for group in self.optimizer.param_groups]
 
-    def step(self, loss: float | torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-        """Observe L(theta_t) on the batch, re-estimate eta_c if due, and set the optimizer's rate.
+    def _apply(self) -> None:
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+    def _continue_at(self, param_groups: list[dict], multipliers: list[float]) -> None:
+        """Take eta from the optimizer's rates (of its first group with lr_mult != 0) and stop
+        re-estimating until :meth:`restart`."""
+        group, multiplier = next((g, m) for g, m in zip(param_groups, multipliers) if m)
+        self.eta, self.reference_loss = float(group["lr"]) / multiplier, -math.inf
+        warnings.warn(f"PersistentCatapultWarmup resumed without its state_dict: it continues at the optimizer's rate "
+                      f"eta = {self.eta:.6g} and re-estimates eta_c only after restart()", stacklevel=3)
+
+    def restart(self) -> None:
+        """Forget the reference point theta*: the next :meth:`observe` re-estimates eta_c (unless
+        eta = eta_trgt or the budget is spent)."""
+        self.reference_loss = math.inf
+
+    def observe(self, loss: float | torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+        """Observe L(theta_t) on the batch before update t, re-estimate eta_c if due, and set the
+        optimizer's rates for that update.
 
         Args:
             loss: the batch loss L(theta_t) at the current parameters (a float or a tensor).
@@ -257,15 +306,46 @@ class PersistentCatapultWarmup:
         Returns:
             eta, the learning rate of the coming update (each param group gets eta lr_mult).
         """
+        if [group["lr"] for group in self.optimizer.param_groups] != self._last_lr:
+            self._continue_at(self.optimizer.param_groups, [g["lr_mult"] for g in self.optimizer.param_groups])
         loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if loss < self.reference_loss and not self.reached_target and not self.budget_exhausted:
             search = critical_lr(self.model, self.loss_fn, inputs, targets, self.optimizer, eta0=self.eta,
                                  delta=self.delta, eta_max=self.eta_trgt, method=self.method,
                                  max_forward_passes=self.max_forward_passes - self.forward_passes)
-            self.records.append(Reestimate(self.steps, loss, self.reference_loss, self.eta, search.eta_c,
+            self.records.append(Reestimate(self.last_epoch, loss, self.reference_loss, self.eta, search.eta_c,
                                            search.eta_lower, search.forward_passes, search.within_tolerance))
             self.forward_passes += search.forward_passes
             self.eta, self.reference_loss = search.eta_c, loss
         self._apply()
-        self.steps += 1
         return self.eta
+
+    def step(self, loss: float | torch.Tensor | None = None, inputs: torch.Tensor | None = None,
+             targets: torch.Tensor | None = None) -> float:
+        """Count an update; with a batch loss, first :meth:`observe` it.
+
+        ``step(loss, inputs, targets)`` before ``optimizer.step()`` is the one call of your own
+        loop; ``step()`` after it is torch's scheduler protocol (frameworks call it).
+
+        Returns:
+            eta, the rate of the update being counted.
+        """
+        if loss is not None:
+            self.observe(loss, inputs, targets)
+        self._step_count += 1
+        self.last_epoch += 1
+        self._apply()
+        return self.eta
+
+    def state_dict(self) -> dict:
+        """eta, the reference loss, the forward passes spent, the records (as dicts) and torch's
+        counters: plain numbers only, so ``torch.load`` loads it with ``weights_only=True``."""
+        state = {key: value for key, value in super().state_dict().items() if key not in self.SETTINGS}
+        return state | {"records": [asdict(record) for record in self.records]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`; the settings stay the constructor's."""
+        state = {key: value for key, value in state_dict.items() if key not in self.SETTINGS}
+        records = [Reestimate(**record) for record in state.pop("records")]
+        super().load_state_dict(state)
+        self.records = records

@@ -32,6 +32,9 @@ class SharpnessTracker:
             ...
         tracker.history   # [{"step": 0, "sharpness": ..., "sharpness_hvps": ..., ...}, ...]
 
+    Save ``tracker.state_dict()`` with a checkpoint and restore it with :meth:`load_state_dict`:
+    the resumed measurements equal an uninterrupted run's.
+
     Args:
         every: measure at the steps divisible by ``every``, a positive int.
         hessian: measure lambda^H.
@@ -105,6 +108,22 @@ class SharpnessTracker:
             record |= self._keep("pre_sharpness", result)
         self.history.append({"step": step, **record})
         return record
+
+    def state_dict(self) -> dict:
+        """The measurements so far and the warm-start eigenvectors: plain numbers and tensors only,
+        so ``torch.load`` loads a checkpoint with its default ``weights_only=True``.
+
+        Returns:
+            {"history": a copy of ``history``, "vectors": {"sharpness" and/or "pre_sharpness":
+            the last top eigenvector}}.
+        """
+        return {"history": [dict(record) for record in self.history], "vectors": dict(self._vectors)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`: a resumed tracker warm-starts from the saved eigenvectors, so
+        its measurements equal an uninterrupted run's.  The settings stay the constructor's."""
+        self.history = [dict(record) for record in state_dict["history"]]
+        self._vectors = dict(state_dict["vectors"])
 
     def _keep(self, key: str, result: EigenResult) -> dict[str, float]:
         if bool(torch.isfinite(result.eigenvectors).all()):  # never warm-start from a diverged measurement
