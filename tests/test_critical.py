@@ -2,7 +2,9 @@
 steps, immutability, and warmup from eta_c (T_reach, T_save, suggest_warmup, persistent catapult)."""
 
 import copy
+import dataclasses
 import doctest
+import io
 import math
 
 import pytest
@@ -423,3 +425,120 @@ def test_persistent_catapult_warmup_trains_where_constant_eta_trgt_diverges():
         assert record.reference_loss == previous.loss and record.loss < previous.loss
     for record in records:
         assert record.eta_lower <= record.eta_c <= eta_trgt
+
+
+class _CatapultRun:
+    """The digits problem of ``_train`` with two param groups at base rates eta_trgt and eta_trgt/4
+    and a :class:`PersistentCatapultWarmup`; ``train(n)`` makes n updates in the own-loop form
+    (``step(loss, inputs, targets)`` before the update) or the framework form (``observe`` before,
+    ``step()`` after), recording each update's loss and rates and what ``get_last_lr`` reports."""
+
+    ETA_TRGT = 12.0
+
+    def __init__(self, **settings) -> None:
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+        self.optimizer = torch.optim.SGD([{"params": self.model[0].parameters(), "lr": self.ETA_TRGT},
+                                          {"params": self.model[2].parameters(), "lr": self.ETA_TRGT / 4}])
+        self.scheduler = PersistentCatapultWarmup(self.optimizer, self.model, _mse, self.ETA_TRGT, **settings)
+        self.inputs, self.targets = _digits()
+        self.losses, self.rates, self.logged = [], [], []
+
+    def train(self, updates: int, framework: bool = False) -> None:
+        for _ in range(updates):
+            self.optimizer.zero_grad()
+            loss = _mse(self.model(self.inputs), self.targets)
+            loss.backward()
+            if framework:
+                self.scheduler.observe(loss, self.inputs, self.targets)
+            else:
+                self.scheduler.step(loss, self.inputs, self.targets)
+            self.losses.append(loss.item())
+            self.rates.append([group["lr"] for group in self.optimizer.param_groups])
+            self.optimizer.step()
+            if framework:
+                self.scheduler.step()
+            self.logged.append(self.scheduler.get_last_lr())  # what a framework logs after the update
+
+    def checkpoint(self, scheduler: bool = True) -> bytes:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if scheduler:
+            state["scheduler"] = self.scheduler.state_dict()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
+
+    def resume(self, checkpoint: bytes) -> None:
+        state = torch.load(io.BytesIO(checkpoint))  # torch's default: weights_only=True
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
+def test_persistent_catapult_warmup_is_a_torch_scheduler_that_keeps_group_ratios():
+    run = _CatapultRun(eta0=0.5)
+    assert isinstance(run.scheduler, torch.optim.lr_scheduler.LRScheduler)
+    assert [group["lr"] for group in run.optimizer.param_groups] == [0.5, 0.125] == run.scheduler.get_last_lr()
+    run.train(12)
+    assert run.scheduler.reached_target and len(run.scheduler.records) >= 2
+    assert all(rates[1] == rates[0] / 4 for rates in run.rates)  # 1/4 is exact in binary
+    assert run.rates[-1] == [12.0, 3.0]  # each group ends at its own base rate
+    assert run.logged == run.rates  # get_last_lr is the rate each update used
+    framework = _CatapultRun(eta0=0.5)
+    framework.train(12, framework=True)
+    assert (framework.losses, framework.rates, framework.logged) == (run.losses, run.rates, run.logged)
+    assert framework.scheduler.records == run.scheduler.records
+    assert framework.scheduler.last_epoch == run.scheduler.last_epoch == 12
+
+
+@pytest.mark.parametrize("framework", [False, True])
+def test_persistent_catapult_warmup_checkpointed_mid_warmup_resumes_bit_for_bit(framework):
+    uninterrupted = _CatapultRun()
+    uninterrupted.train(20, framework)
+    steps = [record.step for record in uninterrupted.scheduler.records]
+    assert min(steps) < 5 < max(steps) and uninterrupted.scheduler.reached_target  # re-estimates on both sides
+    first = _CatapultRun()
+    first.train(5, framework)
+    resumed = _CatapultRun()  # fresh objects, as in a new process
+    resumed.resume(first.checkpoint())
+    resumed.train(15, framework)
+    assert first.losses + resumed.losses == uninterrupted.losses
+    assert first.rates + resumed.rates == uninterrupted.rates
+    assert resumed.scheduler.records == uninterrupted.scheduler.records
+    assert resumed.scheduler.forward_passes == uninterrupted.scheduler.forward_passes
+
+
+def test_persistent_catapult_warmup_resumed_without_its_state_keeps_the_rate_until_restart():
+    first = _CatapultRun()
+    first.train(5)
+    eta = first.scheduler.eta
+    assert eta < first.ETA_TRGT
+    naive = _CatapultRun()  # built before optimizer.load_state_dict, as torch advises; no scheduler state
+    naive.resume(first.checkpoint(scheduler=False))
+    with pytest.warns(UserWarning, match="without its state_dict"):
+        naive.train(3)
+    assert naive.rates == [[eta, eta / 4]] * 3 and naive.scheduler.records == []
+    naive.scheduler.restart()
+    naive.train(1)
+    # asked, it searches again (its counter started at the resume: no state, no update index)
+    assert [record.step for record in naive.scheduler.records] == [3] and naive.scheduler.eta > eta
+    late = _CatapultRun()  # torch's other resume convention: the optimizer first, then last_epoch
+    late.optimizer.load_state_dict(torch.load(io.BytesIO(first.checkpoint()))["optimizer"])
+    with pytest.warns(UserWarning, match="without its state_dict"):
+        late.scheduler = PersistentCatapultWarmup(late.optimizer, late.model, _mse, late.ETA_TRGT, last_epoch=4)
+    assert late.scheduler.eta == eta and late.scheduler.get_last_lr() == [eta, eta / 4]
+
+
+def test_persistent_catapult_warmup_state_holds_plain_values_and_the_settings_stay_the_constructors():
+    first = _CatapultRun(max_forward_passes=20)
+    first.train(5)
+    assert first.scheduler.budget_exhausted
+    state = torch.load(io.BytesIO(first.checkpoint()))["scheduler"]
+    assert not {"model", "loss_fn", "eta_trgt", "delta", "method", "max_forward_passes"} & set(state)
+    assert state["records"][0] == dataclasses.asdict(first.scheduler.records[0])
+    resumed = _CatapultRun(max_forward_passes=500)  # a larger budget for the rest of the run
+    resumed.resume(first.checkpoint())
+    assert resumed.scheduler.forward_passes == first.scheduler.forward_passes and not resumed.scheduler.budget_exhausted
+    resumed.train(10)
+    assert len(resumed.scheduler.records) > len(first.scheduler.records)

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 from warmup_lib.curvature import (
+    ConvergenceWarning,
     SharpnessTracker,
     adam_threshold,
     momentum_threshold,
@@ -367,6 +369,27 @@ def test_invalid_arguments_raise():
         preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.Adam([nn.Parameter(torch.ones(1))]))
     with pytest.raises(ValueError, match="optimizer"):
         preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.SGD(model.parameters(), lr=0.1))
+    for options, name in [({"amsgrad": True}, "amsgrad"), ({"maximize": True}, "maximize"),
+                          ({"weight_decay": 0.1}, "weight_decay")]:
+        with pytest.raises(ValueError, match=name):
+            preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.Adam(model.parameters(), **options))
+    adamw = torch.optim.AdamW(model.parameters(), weight_decay=0.1)  # decoupled decay leaves P unchanged
+    assert preconditioned_sharpness(model, loss_fn, inputs, targets, adamw) == pytest.approx(
+        preconditioned_sharpness(model, loss_fn, inputs, targets, torch.optim.Adam(model.parameters())), rel=1e-12)
+    with pytest.raises(ValueError, match="max_hvps"):
+        sharpness(model, loss_fn, inputs, targets, max_hvps=0)
+
+
+def test_unconverged_sharpness_warns_with_its_residual():
+    """A budget too small for tol returns a poor estimate, so it must say so; a converged one is silent."""
+    model, loss_fn, inputs, targets = make_case("mlp")
+    exact = torch.linalg.eigvalsh(dense_hessian(model, loss_fn, inputs, targets))[-1].item()
+    with pytest.warns(ConvergenceWarning, match=r"max_hvps=2 products: relative residual [0-9.e-]+ > tol=1e-08"):
+        rough = sharpness(model, loss_fn, inputs, targets, tol=1e-8, max_hvps=2, return_info=True)
+    assert not rough.converged and rough.hvps == 2 and rough.residuals[0] > 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert sharpness(model, loss_fn, inputs, targets, tol=1e-8) == pytest.approx(exact, rel=1e-8)
     with pytest.raises(ValueError, match="every"):
         SharpnessTracker(every=0)
     with pytest.raises(ValueError, match="optimizer"):

@@ -1,9 +1,11 @@
 """The matrix-free eigensolvers against torch.linalg.eigh of explicit symmetric matrices."""
 
+import warnings
+
 import pytest
 import torch
 
-from warmup_lib.curvature.eigensolvers import lanczos, top_eigenpairs
+from warmup_lib.curvature.eigensolvers import ConvergenceWarning, lanczos, top_eigenpairs
 
 
 def random_symmetric(n: int, eigenvalues: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -72,15 +74,21 @@ def test_low_rank_operator_and_tiny_dimension():
     assert abs(float(result.eigenvalues[1])) < 1e-9
 
 
-def test_budget_exhaustion_is_reported_not_raised():
+def test_budget_exhaustion_is_reported_and_warned_not_raised():
     matrix = indefinite_matrix()
-    result = top_eigenpairs(lambda v: matrix @ v, 200, tol=1e-12, max_hvps=3)
+    with pytest.warns(ConvergenceWarning, match="max_hvps=3") as caught:
+        result = top_eigenpairs(lambda v: matrix @ v, 200, tol=1e-12, max_hvps=3)
     assert not result.converged and result.hvps == 3
+    assert f"residual {float(result.residuals[0]):.3g} > tol=1e-12" in str(caught[0].message)
+    with warnings.catch_warnings():  # the same solve with budget enough is silent
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert top_eigenpairs(lambda v: matrix @ v, 200, tol=1e-12).converged
 
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"solver": "power"}, "solver"), ({"k": 0}, "k"), ({"tol": 0.0}, "tol"), ({"v0": torch.ones(7)}, "v0")],
+    [({"solver": "power"}, "solver"), ({"k": 0}, "k"), ({"tol": 0.0}, "tol"), ({"v0": torch.ones(7)}, "v0"),
+     ({"max_hvps": 0}, "max_hvps")],
 )
 def test_invalid_arguments_raise(kwargs, field):
     with pytest.raises(ValueError, match=field):

@@ -9,13 +9,13 @@
 - :mod:`~warmup_lib.curvature.tracker`: :class:`SharpnessTracker`, for any training loop.
 """
 
-from warmup_lib.curvature.eigensolvers import EigenResult, top_eigenpairs
+from warmup_lib.curvature.eigensolvers import ConvergenceWarning, EigenResult, top_eigenpairs
 from warmup_lib.curvature.hessian import HVPOperator, hvp
 from warmup_lib.curvature.spectrum import adam_preconditioner, preconditioned_sharpness, sharpness
 from warmup_lib.curvature.thresholds import adam_threshold, momentum_threshold, sgd_threshold
 from warmup_lib.curvature.tracker import SharpnessTracker
 
 __all__ = [
-    "EigenResult", "HVPOperator", "SharpnessTracker", "adam_preconditioner", "adam_threshold", "hvp",
-    "momentum_threshold", "preconditioned_sharpness", "sgd_threshold", "sharpness", "top_eigenpairs",
+    "ConvergenceWarning", "EigenResult", "HVPOperator", "SharpnessTracker", "adam_preconditioner", "adam_threshold",
+    "hvp", "momentum_threshold", "preconditioned_sharpness", "sgd_threshold", "sharpness", "top_eigenpairs",
 ]

@@ -19,10 +19,15 @@ Two solvers:
 benchmarks/sharpness.py measures both (and plain power iteration): the hand-written Lanczos reaches
 the same accuracy with fewer products, mostly because ARPACK fills a basis of ncv vectors before it
 tests convergence and uses only one warm-start vector.
+
+A solve that spends its whole budget of ``max_hvps`` products before the residual test passes
+returns its best pairs with ``converged=False`` and warns (:class:`ConvergenceWarning`, naming the
+residual reached), since its eigenvalue can be far from the true one.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +37,10 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 SOLVERS = ("lanczos", "eigsh")
+
+
+class ConvergenceWarning(UserWarning):
+    """An eigensolve spent its budget of products before its residual met the tolerance."""
 
 
 @dataclass
@@ -187,7 +196,13 @@ def top_eigenpairs(
 ) -> EigenResult:
     """Top-k largest algebraic eigenpairs of a symmetric operator with ||Ay - theta y|| <= tol|theta|.
 
-    ``solver`` is "lanczos" (default, warm-startable with k vectors) or "eigsh" (ARPACK).
+    ``solver`` is "lanczos" (default, warm-startable with k vectors) or "eigsh" (ARPACK).  If the
+    budget of ``max_hvps`` products runs out before every residual meets ``tol``, the best pairs
+    found are returned with ``converged=False`` and a :class:`ConvergenceWarning` is issued (a
+    non-finite operator, e.g. a diverged model, returns NaN residuals without a warning).
+
+    Raises:
+        ValueError: if an argument is out of range (``max_hvps`` < 1 included).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -195,7 +210,14 @@ def top_eigenpairs(
         raise ValueError(f"k must be a positive integer, got {k}")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol}")
+    if max_hvps < 1:
+        raise ValueError(f"max_hvps must be a positive integer, got {max_hvps}")
     if v0 is not None and v0.reshape(v0.shape[0], -1).shape[0] != n:
         raise ValueError(f"v0 must have {n} rows, got shape {tuple(v0.shape)}")
     run = lanczos if solver == "lanczos" else arpack
-    return run(matvec, n, k=k, tol=tol, v0=v0, max_hvps=max_hvps, dtype=dtype, device=device)
+    result = run(matvec, n, k=k, tol=tol, v0=v0, max_hvps=max_hvps, dtype=dtype, device=device)
+    if not result.converged and result.hvps >= max_hvps and bool(torch.isfinite(result.residuals).all()):
+        warnings.warn(f"eigensolver ({solver}) stopped unconverged after max_hvps={max_hvps} products: relative "
+                      f"residual {float(result.residuals.max()):.3g} > tol={tol:g}; raise max_hvps (or tol)",
+                      ConvergenceWarning, stacklevel=2)
+    return result

@@ -81,12 +81,16 @@ def sharpness(
         return_info: return the whole eigensolver result instead of the top eigenvalue.
         method: how H v is computed, "double_backward" or "forward_over_reverse".
         solver: "lanczos" (warm-startable) or "eigsh" (ARPACK).
-        max_hvps: the budget of Hessian-vector products.
+        max_hvps: the budget of Hessian-vector products, >= 1; a solve that spends it before its
+            residual meets ``tol`` warns (:class:`~warmup_lib.curvature.eigensolvers.ConvergenceWarning`).
 
     Returns:
         lambda_max(H) as a float, or with ``return_info`` an
         :class:`~warmup_lib.curvature.eigensolvers.EigenResult` (top-k eigenvalues, eigenvectors
         over the flat trainable parameters, relative residuals, products used).
+
+    Raises:
+        ValueError: if ``max_hvps`` < 1 (or another solver argument is out of range).
     """
     operator = HVPOperator(model, loss_fn, inputs, targets, method=method, dtype=dtype, mode=mode)
     result = _solve(operator, k, tol, v0, solver, max_hvps)
@@ -99,7 +103,8 @@ def adam_preconditioner(
     """The flat diagonal P of Adam's upcoming update (module docstring), divided by any lr_mult.
 
     ``gradient`` is the flat current-batch gradient over the model's trainable parameters.
-    Reads torch.optim.Adam / GI-Adam state ("step", "exp_avg_sq", group "betas", "eps").
+    Reads torch.optim.Adam / GI-Adam state ("step", "exp_avg_sq", group "betas", "eps").  AMSGrad,
+    ``maximize`` and L2 weight decay are refused; decoupled (AdamW) decay leaves P as it is.
     """
     group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     pieces = []
@@ -110,8 +115,12 @@ def adam_preconditioner(
         group = group_of[id(param)]
         if "betas" not in group or "eps" not in group:
             raise ValueError("optimizer: param groups need Adam's 'betas' and 'eps' (torch.optim.Adam or GIAdam)")
-        if group.get("amsgrad", False):
-            raise ValueError("optimizer amsgrad=True is not supported; allowed: amsgrad=False")
+        for option, allowed in (("amsgrad", False), ("maximize", False)):
+            if group.get(option, allowed) != allowed:
+                raise ValueError(f"optimizer {option}=True is not supported; allowed: {option}={allowed}")
+        if group.get("weight_decay", 0.0) and not group.get("decoupled_weight_decay", False):
+            raise ValueError("optimizer weight_decay with L2 decay is not supported (it changes the gradient "
+                             "Adam folds in and the Hessian); allowed: weight_decay=0 or decoupled_weight_decay=True")
         beta1, beta2 = group["betas"]
         grad = gradient[offset : offset + param.numel()]
         offset += param.numel()
@@ -181,7 +190,8 @@ def preconditioned_sharpness(
         return_info: return the whole eigensolver result instead of the top eigenvalue.
         method: how H v is computed, "double_backward" or "forward_over_reverse".
         solver: "lanczos" (warm-startable) or "eigsh" (ARPACK).
-        max_hvps: the budget of Hessian-vector products.
+        max_hvps: the budget of Hessian-vector products, >= 1; a solve that spends it before its
+            residual meets ``tol`` warns (:class:`~warmup_lib.curvature.eigensolvers.ConvergenceWarning`).
 
     Returns:
         lambda_max(P^-1 H) as a float, or with ``return_info`` an
@@ -189,7 +199,8 @@ def preconditioned_sharpness(
         symmetric operator (P^1/2 times the eigenvectors of P^-1 H).
 
     Raises:
-        ValueError: if the optimizer is not Adam-type or does not hold every trainable parameter.
+        ValueError: if the optimizer is not Adam-type, uses an option :func:`adam_preconditioner`
+            refuses or does not hold every trainable parameter; if ``max_hvps`` < 1.
     """
     operator = HVPOperator(model, loss_fn, inputs, targets, method=method, dtype=dtype, mode=mode)
     preconditioner = adam_preconditioner(model, optimizer, operator.gradient())
