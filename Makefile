@@ -3,7 +3,8 @@
 #   make test   install, run the whole test suite (unit tests, notebook smoke runs, nbval, book build)
 # Both create .venv with $(PYTHON) if it is missing and install the pinned dependencies once (a stamp
 # file inside .venv records the install; it is redone when pyproject.toml or the lock file changes);
-# `make test` also installs the distributed extra (Ray), whose executor the tests run on a local cluster.
+# `make test` also installs the distributed extra (Ray), whose executor the tests run on a local cluster,
+# and the frameworks extra (transformers, accelerate, lightning), in which the tests train.
 
 # The interpreter: the first of python3.11, python3.12, python3.13, python3 whose version the pins
 # support (3.11-3.13, as pyproject.toml's requires-python); `make PYTHON=/path/to/python` overrides it.
@@ -36,9 +37,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests]'
 	touch $@
 
-# The test suite starts a local Ray cluster: the distributed extra on top, pinned by the same lock.
+# The test suite starts a local Ray cluster and trains in Hugging Face Trainer and Lightning: the
+# distributed and frameworks extras on top, pinned by the same lock.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests,distributed]'
+	$(BIN)/python -m pip install -c $(LOCK) -e '.[book,tests,distributed,frameworks]'
 	touch $@
 
 notebooks: $(STAMP)
