@@ -17,20 +17,33 @@ App. G blames for Adam's failures (the share of the gradient carried by the read
 of hidden units that are zero on the whole batch).  The statistics the chapter's claims are made of
 (largest trainable eta, warmup gain, cell means, variance shares) are read by
 :mod:`warmup_lib.analysis.phase`.
+
+The chapter itself (notebooks/05_phase_diagrams.ipynb): :func:`run_sweeps` and
+:func:`chapter_tables` load its runs; ``*_measurements`` read what its prose and claims cite
+from the tables and traces, ``*_numbers`` format them for the prose (glue name -> value), the
+``plot_*`` functions draw its figures and :func:`phase_claims` holds its claim criteria.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
+from warmup_lib import plots
+from warmup_lib.analysis import phase
+from warmup_lib.claims import Claim
 from warmup_lib.config import RunConfig
 from warmup_lib.optim.adam_state import AdamStateTracker
-from warmup_lib.runs.store import thin_records  # noqa: F401  (re-exported: the notebook calls pe.thin_records)
-from warmup_lib.runs.sweep import Sweep
+from warmup_lib.runs import store
+from warmup_lib.runs.store import thin_records
+from warmup_lib.runs.sweep import Sweep, SweepResult, run_sweep
+from warmup_lib.runs.train import RunResult
 
 SGD_FAMILIES: dict[str, dict[str, str]] = {
     "sp_mse": {"model.param": "sp", "loss": "mse"},
@@ -163,3 +176,500 @@ def trace_callback() -> AdamStateTracker:
     with the columns m_norm, v_norm, v_hat_norm, grad_sq_norm, readout_bias_grad_share, dead_units and
     dead_units_last at every step (no last_update_rms)."""
     return AdamStateTracker(update_rms=False, bias_corrected=True, failure_signs=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The chapter (notebooks/05_phase_diagrams.ipynb): loading, measurements, numbers for the prose,
+# figures and claim criteria.
+# ---------------------------------------------------------------------------------------------------
+
+FAMILY_LABELS = {"sp_mse": "SP, MSE", "sp_xent": "SP, xent", "mup_mse": "muP, MSE", "mup_xent": "muP, xent"}
+ADAM_TITLES = {"adam": "Adam", "gi_adam": r"GI-Adam ($v_0 = g_0^2$)"}  # the phase diagrams' titles
+ADAM_LABELS = {"adam": "Adam", "gi_adam": "GI-Adam"}  # the slices' titles and legend
+
+
+def run_sweeps(sweeps: Mapping[str, Sweep], root: str | Path, executor: str, workers: int | None,
+               ray_address: str | None, records_every: int) -> dict[str, SweepResult]:
+    """Load (or run, where the store lacks them) every sweep of the chapter, then thin the stored
+    per-step records to every ``records_every``-th step (the heatmaps read summaries only).
+
+    Args:
+        sweeps: name -> sweep (:func:`sgd_sweeps` and :func:`adam_sweep`).
+        root: the results store.
+        executor, workers, ray_address: how missing runs are run
+            (:func:`warmup_lib.runs.sweep.run_sweep`).
+        records_every: keep every this many steps of each stored curve.
+
+    Returns:
+        name -> the sweep's result.
+    """
+    results = {name: run_sweep(sweep, executor=executor, root=root, progress=False, ray_address=ray_address,
+                               workers=workers)
+               for name, sweep in sweeps.items()}
+    for sweep in sweeps.values():
+        thin_records(sweep.experiment, root, every=records_every)
+    return results
+
+
+def chapter_tables(results: Mapping[str, SweepResult], extras_family: str,
+                   extras_warmup_steps: Sequence[int]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """The chapter's three tables.
+
+    Args:
+        results: :func:`run_sweeps` of the SGD families, ``"extras"`` and ``"adam"``.
+        extras_family: the family whose variants the extras sweep runs.
+        extras_warmup_steps: the extras' T_wrm rows.
+
+    Returns:
+        ``(sgd, extras, adam)``: family -> plain-SGD table; the extras' table with the family's plain
+        SGD runs on the extras' rows as variant 'sgd'; the Adam / GI-Adam table.
+    """
+    sgd = {family: results[family].table for family in FAMILY_LABELS}
+    plain = sgd[extras_family]
+    extras = pd.concat([plain[plain["warmup_steps"].isin(extras_warmup_steps)], results["extras"].table],
+                       ignore_index=True)
+    return sgd, extras, results["adam"].table
+
+
+def setup_numbers(params: Mapping[str, Any], sweeps: Mapping[str, Sweep], sgd: Mapping[str, pd.DataFrame],
+                  root: str | Path) -> dict[str, Any]:
+    """The numbers the prose cites about the set-up (keys: glue names): runs stored, seeds, width,
+    steps, batch, Adam's first eta_trgt and each family's lambda_0 (mean over seeds, 3 digits)."""
+    numbers = {"phase_total_runs": sum(len(store.list_runs(sweep.experiment, root)) for sweep in sweeps.values()),
+               "phase_seeds": len(params["seeds"]), "phase_width": params["width"], "phase_steps": params["steps"],
+               "phase_batch": params["batch_size"], "phase_adam_eta_start": f"{params['adam_eta_start']:g}"}
+    for family, table in sgd.items():
+        lambda_0 = table["lambda_0"].groupby(table["seed"]).first()
+        numbers[f"phase_lambda0_{family}"] = f"{lambda_0.mean():.3g}"
+    return numbers
+
+
+def _subplots(nrows: int, ncols: int, figsize: tuple[float, float]) -> tuple[plt.Figure, np.ndarray]:
+    """A figure in the book style with a flat array of panels."""
+    plots.apply_style()
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
+    return fig, np.ravel(axes)
+
+
+def sgd_panels(sgd: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Panel title -> table: one panel per SGD family."""
+    return {FAMILY_LABELS[family]: sgd[family] for family in FAMILY_LABELS}
+
+
+def variant_labels(momentum: float) -> dict[str, str]:
+    """The extras' variants and their names (plain SGD first)."""
+    return {"sgd": "SGD", "momentum": f"momentum {momentum:g}", "cosine": "cosine decay",
+            "momentum_cosine": "momentum + cosine"}
+
+
+def extras_panels(extras: pd.DataFrame, extras_family: str, momentum: float) -> dict[str, pd.DataFrame]:
+    """Panel title -> table: one panel per variant of the extras (:func:`variant_labels`)."""
+    return {f"{FAMILY_LABELS[extras_family]}: {label}": extras[extras["variant"] == variant]
+            for variant, label in variant_labels(momentum).items()}
+
+
+def adam_panels(adam: pd.DataFrame, titles: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """Panel title -> table: one panel per Adam variant, titled by ``titles`` (variant -> title)."""
+    return {title: adam[adam["variant"] == variant] for variant, title in titles.items()}
+
+
+def plot_diagrams(panels: Mapping[str, pd.DataFrame], nrows: int, ncols: int,
+                  figsize: tuple[float, float]) -> plt.Figure:
+    """One phase diagram (:func:`warmup_lib.plots.plot_phase_diagram`, seeds' std) per panel.
+
+    Args:
+        panels: title -> table of one variant, in panel order.
+        nrows, ncols: the panels' grid.
+        figsize: the figure's size in inches.
+
+    Returns:
+        The figure, panels labelled (a), (b), ...
+    """
+    fig, axes = _subplots(nrows, ncols, figsize)
+    for ax, (title, table) in zip(axes, panels.items()):
+        plots.plot_phase_diagram(ax, table, spread="std")
+        ax.set_title(title, loc="right")
+    plots.label_panels(axes)
+    return fig
+
+
+def plot_slices(panels: Mapping[str, pd.DataFrame], nrows: int, ncols: int, figsize: tuple[float, float],
+                boundary: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy against eta_trgt per T_wrm (:func:`warmup_lib.plots.plot_phase_slices`), one panel per
+    table, and with ``boundary`` one more panel: its largest trainable eta_trgt against T_wrm, one
+    line per variant (:func:`warmup_lib.plots.plot_max_trainable`).
+
+    Args:
+        panels: title -> table of one variant, in panel order.
+        nrows, ncols: the panels' grid.
+        figsize: the figure's size in inches.
+        boundary: a table whose ``variant`` column names the lines, or None.
+
+    Returns:
+        The figure, panels labelled (a), (b), ...
+    """
+    fig, axes = _subplots(nrows, ncols, figsize)
+    for ax, (title, table) in zip(axes, panels.items()):
+        plots.plot_phase_slices(ax, table)
+        ax.set_title(title, loc="right")
+    if boundary is not None:
+        plots.plot_max_trainable(axes[len(panels)], boundary)
+    plots.label_panels(axes)
+    return fig
+
+
+def labelled(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """``table`` with its ``variant`` column renamed by ``labels`` (for legends)."""
+    return table.assign(variant=table["variant"].map(labels))
+
+
+def plot_sgd_boundaries(sgd: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """The largest trainable eta_trgt lambda_0 against T_wrm, one line per SGD family."""
+    fig, (ax,) = _subplots(1, 1, (5.4, 3.8))
+    combined = pd.concat([sgd[family].assign(variant=label) for family, label in FAMILY_LABELS.items()],
+                         ignore_index=True)
+    plots.plot_max_trainable(ax, combined)
+    ax.set_ylabel(r"largest trainable $\eta_{trgt}\,\lambda_0$ (log$_2$)")
+    return fig
+
+
+def variant_measurements(table: pd.DataFrame, variant: str) -> dict[str, float]:
+    """What a phase diagram of ``variant`` shows about warmup (rates on the table's eta axis).
+
+    Args:
+        table: a sweep table holding ``variant``.
+        variant: the variant to read.
+
+    Returns:
+        gain (:func:`~warmup_lib.analysis.phase.warmup_gain`), cmax_first and cmax_last (eta_max at
+        the shortest and the longest T_wrm, NaN where no seed trained), best and best_first (the
+        best seed-mean accuracy over the diagram and at the shortest T_wrm) and eta_share
+        (:func:`~warmup_lib.analysis.phase.variance_shares`).
+    """
+    rows = table[table["variant"] == variant]
+    shortest, longest = rows["warmup_steps"].min(), rows["warmup_steps"].max()
+    bound = phase.largest_trainable_eta(rows).set_index("warmup_steps")["eta_max"]
+    cells = phase.cell_means(rows)
+    return {"gain": phase.warmup_gain(rows, variant), "cmax_first": bound.get(shortest, math.nan),
+            "cmax_last": bound.get(longest, math.nan), "best": cells["mean"].max(),
+            "best_first": cells.loc[cells["warmup_steps"] == shortest, "mean"].max(),
+            "eta_share": phase.variance_shares(rows, variant)["eta_share"]}
+
+
+def sgd_numbers(measured: Mapping[str, Mapping[str, float]], longest_warmup: int) -> dict[str, Any]:
+    """The numbers the prose cites about the SGD diagrams (keys: glue names).
+
+    Args:
+        measured: family -> :func:`variant_measurements`.
+        longest_warmup: the longest T_wrm.
+
+    Returns:
+        glue name -> value.
+    """
+    numbers: dict[str, Any] = {"phase_longest_warmup": longest_warmup}
+    for family, values in measured.items():
+        numbers.update({f"phase_gain_{family}": f"{values['gain']:.1f}",
+                        f"phase_cmax1_{family}": f"{values['cmax_first']:.3g}",
+                        f"phase_cmaxT_{family}": f"{values['cmax_last']:.3g}",
+                        f"phase_best_{family}": f"{values['best']:.3f}",
+                        f"phase_best1_{family}": f"{values['best_first']:.3f}"})
+    return numbers
+
+
+def accuracy_change(cells: pd.DataFrame, variant: str) -> pd.Series:
+    """Seed-mean accuracy of ``variant`` minus plain SGD's, per (T_wrm, eta) where both have a mean.
+
+    Args:
+        cells: seed means pivoted to index (warmup_steps, eta), one column per variant.
+        variant: a column of ``cells``.
+
+    Returns:
+        The differences (empty when either variant is missing).
+    """
+    if variant not in cells or "sgd" not in cells:
+        return pd.Series(dtype=float)
+    return (cells[variant] - cells["sgd"]).dropna()
+
+
+def at_smallest(values: pd.Series, smallest_eta: float) -> float:
+    """Mean over the T_wrm rows of ``values`` (indexed by (warmup_steps, eta)) at eta =
+    ``smallest_eta``, the grid's smallest rate (NaN if absent there)."""
+    if values.empty:
+        return float("nan")
+    return float(values[values.index.get_level_values("eta") == smallest_eta].mean())
+
+
+def at_largest(values: pd.Series) -> float:
+    """Mean over the T_wrm rows of ``values`` (indexed by (warmup_steps, eta), eta increasing) at each
+    row's largest eta (NaN when empty)."""
+    if values.empty:
+        return float("nan")
+    return float(np.mean([row.iloc[-1] for _, row in values.groupby(level="warmup_steps")]))
+
+
+def extras_measurements(extras: pd.DataFrame) -> dict[str, float]:
+    """What momentum and cosine decay change in accuracy, against plain SGD on the same cells.
+
+    Args:
+        extras: the table of :func:`chapter_tables`.
+
+    Returns:
+        smallest_eta (the grid's smallest rate), cosine_small and momentum_small (the change at it,
+        mean over rows) and cosine_large (the change at each row's largest rate where both trained,
+        mean over rows); changes are fractions of accuracy.
+    """
+    cells = phase.cell_means(extras).pivot_table(index=["warmup_steps", "eta"], columns="variant", values="mean")
+    smallest = cells.index.get_level_values("eta").min()
+    cosine = accuracy_change(cells, "cosine")
+    return {"smallest_eta": smallest, "cosine_small": at_smallest(cosine, smallest),
+            "cosine_large": at_largest(cosine),
+            "momentum_small": at_smallest(accuracy_change(cells, "momentum"), smallest)}
+
+
+def extras_numbers(measured: Mapping[str, Mapping[str, float]], effects: Mapping[str, float]) -> dict[str, Any]:
+    """The numbers the prose cites about momentum and cosine decay (keys: glue names).
+
+    Args:
+        measured: variant -> :func:`variant_measurements` on the extras' table.
+        effects: :func:`extras_measurements`.
+
+    Returns:
+        glue name -> value (changes in accuracy points, signed).
+    """
+    numbers = {"phase_cosine_small": f"{100 * effects['cosine_small']:+.1f}",
+               "phase_cosine_large": f"{100 * effects['cosine_large']:+.1f}",
+               "phase_momentum_small": f"{100 * effects['momentum_small']:+.1f}",
+               "phase_extras_small_eta": f"{effects['smallest_eta']:g}"}
+    for variant, values in measured.items():
+        numbers.update({f"phase_extras_cmax1_{variant}": f"{values['cmax_first']:.3g}",
+                        f"phase_extras_best_{variant}": f"{values['best']:.3f}",
+                        f"phase_extras_gain_{variant}": f"{values['gain']:.1f}"})
+    return numbers
+
+
+def adam_measurements(adam: pd.DataFrame, sgd: Mapping[str, pd.DataFrame], extras_family: str) -> dict[str, Any]:
+    """What the Adam / GI-Adam diagrams show, with SGD's best-to-boundary distances for comparison.
+
+    Args:
+        adam: the Adam table.
+        sgd: family -> plain-SGD table.
+        extras_family: the SGD family compared with Adam (same loss and parametrisation).
+
+    Returns:
+        failed, diverged (Adam runs that did not converge, by outcome) and failed_share; warmups
+        (sorted T_wrm), eta_max (variant -> [eta_max per T_wrm], NaN where none trained) and gi_gain
+        ([GI-Adam / Adam eta_max per T_wrm]); adam_best_gap, sgd_best_gap and sp_mse_best_gap
+        (:func:`~warmup_lib.analysis.phase.best_to_boundary`: doublings below the boundary of the best
+        cell); gi_small_cost (GI-Adam minus Adam accuracy at the smallest rate, mean over rows).
+    """
+    ended = adam[(adam["outcome"] != "converged") & (adam["variant"] == "adam")]
+    warmups = sorted(adam["warmup_steps"].unique())
+    bound = phase.largest_trainable_eta(adam).set_index(["variant", "warmup_steps"])["eta_max"]
+    eta_max = {variant: [bound.get((variant, warmup), math.nan) for warmup in warmups]
+               for variant in ADAM_VARIANTS}
+    cells = phase.cell_means(adam)
+    smallest = cells[cells["eta"] == cells["eta"].min()].pivot(index="warmup_steps", columns="variant",
+                                                              values="mean")
+    return {"failed": int((ended["outcome"] == "failed").sum()), "diverged": int((ended["outcome"] == "diverged").sum()),
+            "failed_share": float((ended["outcome"] == "failed").mean()) if len(ended) else float("nan"),
+            "warmups": warmups, "eta_max": eta_max,
+            "gi_gain": [gi / plain for gi, plain in zip(eta_max["gi_adam"], eta_max["adam"])],
+            "adam_best_gap": phase.best_to_boundary(adam, "adam"),
+            "sgd_best_gap": phase.best_to_boundary(sgd[extras_family], "sgd"),
+            "sp_mse_best_gap": phase.best_to_boundary(sgd["sp_mse"], "sgd"),
+            "gi_small_cost": float(np.mean(smallest.get("gi_adam", np.nan) - smallest.get("adam", np.nan)))}
+
+
+def adam_numbers(measured: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers the prose cites about Adam and GI-Adam (keys: glue names), from :func:`adam_measurements`."""
+    return {"phase_sp_mse_best_gap": f"{measured['sp_mse_best_gap']:.1f}", "phase_adam_failed": measured["failed"],
+            "phase_adam_diverged": measured["diverged"],
+            "phase_adam_max1": f"{measured['eta_max']['adam'][0]:.3g}",
+            "phase_gi_max1": f"{measured['eta_max']['gi_adam'][0]:.3g}",
+            "phase_gi_gain1": f"{measured['gi_gain'][0]:.1f}",
+            "phase_gi_gains": ", ".join(f"{gain:.1f}" for gain in measured["gi_gain"]),
+            "phase_adam_best_gap": f"{measured['adam_best_gap']:.1f}",
+            "phase_sgd_best_gap": f"{measured['sgd_best_gap']:.1f}",
+            "phase_adam_warmups": ", ".join(map(str, measured["warmups"])),
+            "phase_adam_maxes": ", ".join(f"{eta:.3g}" for eta in measured["eta_max"]["adam"]),
+            "phase_gi_small_cost": f"{100 * measured['gi_small_cost']:+.1f}"}
+
+
+def failed_example(table: pd.DataFrame, seed: int) -> pd.Series:
+    """The Adam run the chapter probes: without warmup (the shortest T_wrm), seed ``seed``, the
+    smallest eta_trgt that failed (else the largest eta_trgt run).
+
+    Args:
+        table: the Adam table.
+        seed: the seed.
+
+    Returns:
+        The table's row.
+    """
+    shortest = table.loc[table["variant"] == "adam", "warmup_steps"].min()
+    rows = table[(table["variant"] == "adam") & (table["warmup_steps"] == shortest) & (table["seed"] == seed)]
+    failed = rows[rows["outcome"] == "failed"].sort_values("eta_trgt")
+    return (failed if len(failed) else rows.sort_values("eta_trgt", ascending=False)).iloc[0]
+
+
+def probe_failure(example: pd.Series, adam_result: SweepResult, params: Mapping[str, Any],
+                  root: str | Path) -> dict[str, RunResult]:
+    """The run of ``example`` and GI-Adam at its config, re-run with :func:`trace_callback`.
+
+    Args:
+        example: a row of the Adam table (its run_id names the config).
+        adam_result: the Adam sweep's result (its points hold the configs).
+        params: the chapter's parameters (for :func:`trace_experiment`).
+        root: the results store.
+
+    Returns:
+        'adam' and 'gi_adam' -> the probed run, loaded from or stored in :func:`trace_experiment`.
+    """
+    config_of = {store.run_id(point.config): point.config for point in adam_result.points}
+    config = config_of[example["run_id"]]
+    return {name: store.load_or_run(trace_experiment(params), config.replace(**{"optim.name": name}), root,
+                                    callbacks=[trace_callback()])
+            for name in ADAM_VARIANTS}
+
+
+def failure_measurements(records: Mapping[str, pd.DataFrame], steps: int) -> dict[str, float]:
+    r"""What the probed traces show, over the last 10% of training (steps >= 0.9 ``steps``) where late.
+
+    Args:
+        records: 'adam' (the failed run) and 'gi_adam' -> per-step records with the probe's columns.
+        steps: training steps per run.
+
+    Returns:
+        spike_step (step of Adam's largest gradient norm), spike (that norm / the initial one),
+        memory_adam and memory_gi (median late ||v_hat|| / ||g o g||: > 1 when the step is divided by
+        the memory of larger gradients), v_ratio (their ratio), dead and dead_gi (mean late fraction
+        of dead units of the last hidden layer), bias_share (mean late readout-bias share of ||g||).
+    """
+    failed = records["adam"]
+    late = failed["step"] >= 0.9 * steps
+    memory = {name: float((frame.loc[late, "v_hat_norm"] / frame.loc[late, "grad_sq_norm"]).median())
+              for name, frame in records.items()}
+    return {"spike_step": int(failed["grad_norm"].idxmax()),
+            "spike": failed["grad_norm"].max() / failed["grad_norm"].iloc[0],
+            "memory_adam": memory["adam"], "memory_gi": memory["gi_adam"],
+            "v_ratio": memory["adam"] / memory["gi_adam"],
+            "dead": float(failed.loc[late, "dead_units_last"].mean()),
+            "dead_gi": float(records["gi_adam"].loc[late, "dead_units_last"].mean()),
+            "bias_share": float(failed.loc[late, "readout_bias_grad_share"].mean())}
+
+
+def failure_numbers(example: pd.Series, probed: Mapping[str, RunResult],
+                    measured: Mapping[str, float]) -> dict[str, Any]:
+    """The numbers the prose cites about the probed failure (keys: glue names)."""
+    return {"phase_trace_eta": f"{example['eta_trgt']:g}", "phase_trace_outcome": probed["adam"].summary["outcome"],
+            "phase_trace_gi_outcome": probed["gi_adam"].summary["outcome"],
+            "phase_trace_gi_acc": f"{probed['gi_adam'].summary['best_test_accuracy']:.3f}",
+            "phase_trace_spike_step": measured["spike_step"], "phase_trace_spike": f"{measured['spike']:.0f}",
+            "phase_trace_memory_adam": f"{measured['memory_adam']:.3g}",
+            "phase_trace_memory_gi": f"{measured['memory_gi']:.3g}", "phase_trace_dead": f"{measured['dead']:.2f}",
+            "phase_trace_dead_gi": f"{measured['dead_gi']:.2f}",
+            "phase_trace_bias_share": f"{measured['bias_share']:.2f}"}
+
+
+def plot_failure(records: Mapping[str, pd.DataFrame], steps: int) -> plt.Figure:
+    r"""The probed traces of the failed Adam run and GI-Adam: (a) loss, (b) gradient norm, (c)
+    ||v_hat_t|| and ||g_t o g_t||, (d) dead units of the last hidden layer and the readout bias's
+    share of ||g||; steps on a symmetric-log axis, linear over the first 10 steps."""
+    fig, axes = _subplots(2, 2, (9, 7.0))
+    for index, (name, label) in enumerate((("adam", "Adam (failed)"), ("gi_adam", "GI-Adam"))):
+        frame, color = records[name], plots.COLORS[index]
+        axes[0].plot(frame["step"], frame["loss"], color=color, label=label)
+        axes[1].plot(frame["step"], frame["grad_norm"], color=color, label=label)
+        axes[2].plot(frame["step"], frame["v_hat_norm"], color=color, label=rf"{label}: $\|\hat v_t\|$")
+        axes[2].plot(frame["step"], frame["grad_sq_norm"], color=color, linestyle=":", linewidth=0.8,
+                     label=rf"{label}: $\|g_t \circ g_t\|$")
+        axes[3].plot(frame["step"], frame["dead_units_last"], color=color, label=f"{label}: dead units")
+        axes[3].plot(frame["step"], frame["readout_bias_grad_share"], color=color, linestyle="--",
+                     label=f"{label}: readout-bias share of $\\|g\\|$")
+    for ax, ylabel in zip(axes, ("training loss", r"gradient norm $\|g_t\|$",
+                                 r"$\|\hat v_t\|$ and $\|g_t \circ g_t\|$", "fraction")):
+        ax.set(xlabel="step t", ylabel=ylabel)
+        ax.set_xscale("symlog", linthresh=10)  # linear over the first 10 steps, where the spike happens
+        ax.set_xlim(0, steps)
+    for ax in axes[:3]:
+        ax.set_yscale("log")
+    axes[0].legend(loc="best")
+    axes[2].legend(loc="upper right", fontsize=7)
+    axes[3].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
+    plots.label_panels(axes)
+    return fig
+
+
+def released_reference() -> pd.DataFrame:
+    """The released grid as the chapter prints it: best test accuracy per (variant, T_wrm) row and
+    eta_trgt column, 'F' for a failed run (with its best accuracy in brackets where listed)."""
+    released = released_wrn_adam()
+    failed = "F" + released["best_test_accuracy"].map(lambda best: "" if math.isnan(best) else f" ({best:.2f})")
+    best = released["best_test_accuracy"].map(lambda best: f"{best:.3f}").where(released["outcome"] == "converged",
+                                                                                  failed)
+    return released.assign(best=best).pivot(index=["variant", "warmup_steps"], columns="eta_trgt",
+                                            values="best").fillna("")
+
+
+def _joined(values: Sequence[float]) -> str:
+    """Values with 2 decimals joined by ' / ' (a claims row measuring several settings)."""
+    return " / ".join(f"{value:.2f}" for value in values)
+
+
+def phase_claims(sgd: Mapping[str, Mapping[str, float]], extras: Mapping[str, Mapping[str, float]],
+                 effects: Mapping[str, float], adam: Mapping[str, Any], trace: Mapping[str, float]) -> list[Claim]:
+    """The chapter's claims (paper digest checklist 6-8, 10, 11, 13).
+
+    (6a) every SGD family's warmup gain >= 2; (6b) SP-MSE's gain >= every other; (7) eta's share of
+    the accuracy's variance away from the boundary > 0.5 in every family; (8a) muP: best minus best
+    without warmup <= 0.01 in both losses; (8b) SP: > 0.01 in both; (10a) >= 90% of the Adam runs
+    that did not converge failed; (10b) late ||v_hat||/||g o g||, Adam over GI-Adam, >= 10; (10c) late
+    dead-unit fraction of the failed run >= 0.5; (10d) Adam's best cell >= 2 doublings below its
+    boundary and SGD's (same family) <= 1; (11a) momentum's eta_max without warmup / SGD's < 1;
+    (11b) cosine decay lowers accuracy at the smallest rate and raises it at the largest; (13)
+    GI-Adam's eta_max without warmup / Adam's >= 2.
+
+    Args:
+        sgd: family -> :func:`variant_measurements` (families in :data:`FAMILY_LABELS` order).
+        extras: variant -> :func:`variant_measurements` on the extras' table.
+        effects: :func:`extras_measurements`.
+        adam: :func:`adam_measurements`.
+        trace: :func:`failure_measurements`.
+
+    Returns:
+        The claims, in order.
+    """
+    gains = [sgd[family]["gain"] for family in FAMILY_LABELS]
+    gap = {family: sgd[family]["best"] - sgd[family]["best_first"] for family in FAMILY_LABELS}
+    mup_gap, sp_gap = max(gap["mup_mse"], gap["mup_xent"]), min(gap["sp_mse"], gap["sp_xent"])
+    shares = [sgd[family]["eta_share"] for family in FAMILY_LABELS]
+    momentum_ratio = extras["momentum"]["cmax_first"] / extras["sgd"]["cmax_first"]
+    cosine_small, cosine_large = effects["cosine_small"], effects["cosine_large"]
+    gi_gain = adam["gi_gain"][0]
+    return [
+        Claim("6a", "longer warmup raises the largest trainable eta_trgt >= 2x (SP-MSE/SP-xent/muP-MSE/muP-xent)",
+              _joined(gains), min(gains) >= 2),
+        Claim("6b", "the gain is largest for SP and for MSE (SP-MSE gain >= every other)", _joined(gains),
+              sgd["sp_mse"]["gain"] >= max(gains)),
+        Claim("7", "away from the boundary accuracy depends mainly on eta_trgt (eta's share of variance > 0.5)",
+              _joined(shares), all(share > 0.5 for share in shares)),
+        Claim("8a", "muP reaches its best accuracy without warmup (best - best at T_wrm=1 <= 0.01)", mup_gap,
+              mup_gap <= 0.01, digits=3),
+        Claim("8b", "SP does not (best - best at T_wrm=1 > 0.01; SP-MSE / SP-xent)",
+              f"{gap['sp_mse']:.3f} / {gap['sp_xent']:.3f}", sp_gap > 0.01),
+        Claim("10a", "Adam fails rather than diverges (share of non-converged Adam runs that failed >= 0.9)",
+              adam["failed_share"], adam["failed_share"] >= 0.9),
+        Claim("10b", "a failed Adam run keeps a large v (late ||v_hat||/||g o g||, Adam over GI-Adam, >= 10)",
+              trace["v_ratio"], trace["v_ratio"] >= 10, digits=1),
+        Claim("10c", "its last hidden layer outputs zeros (dead-unit fraction late in training >= 0.5)",
+              trace["dead"], trace["dead"] >= 0.5),
+        Claim("10d", "Adam's accuracy peaks before its boundary (doublings below: Adam >= 2, SGD <= 1)",
+              _joined([adam["adam_best_gap"], adam["sgd_best_gap"]]),
+              adam["adam_best_gap"] >= 2 and adam["sgd_best_gap"] <= 1),
+        Claim("11a", "momentum moves the boundary left without warmup (c_max momentum / SGD < 1)",
+              momentum_ratio, bool(momentum_ratio < 1)),
+        Claim("11b", "cosine decay hurts at the smallest and helps at the largest eta (accuracy change)",
+              _joined([cosine_small, cosine_large]), cosine_small < 0 < cosine_large),
+        Claim("13", "GI-Adam pushes the failure boundary up without warmup (eta_max GI-Adam / Adam >= 2)",
+              gi_gain, gi_gain >= 2, digits=1),
+    ]
