@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import shutil
 from pathlib import Path
 
@@ -375,12 +374,3 @@ def test_figures_draw_every_run_and_the_thresholds() -> None:
     assert [line.get_label() for line in fig.axes[0].get_lines()[:4]] == [
         "GD", "SGD, batch 512", r"GD, $\beta$ = 0.9", r"SGD, batch 512, $\beta$ = 0.9"]
     plt.close("all")
-
-
-# -------------------------------------------------------------------------------- the notebook
-
-def test_the_notebook_defines_nothing_and_its_code_lines_fit_90_characters() -> None:
-    notebook = json.loads(NOTEBOOK.read_text())
-    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
-    assert not [source for source in code if re.search(r"^\s*(def|class) |\blambda\b", source, re.M)]
-    assert max(len(line) for source in code for line in source.split("\n")) <= 90

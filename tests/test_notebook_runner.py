@@ -188,6 +188,19 @@ def test_parameters_cell_holds_the_book_preset(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
+def test_notebook_is_thin_and_says_how_to_re_execute_it(path: Path) -> None:
+    """No function or class in a notebook (its logic lives in warmup_lib.chapters, under tests), no
+    rendered code line cut off at the page's edge, and a box with the command that re-executes it."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert not [source for source in code if re.search(r"^\s*(def|class) |\blambda[\w\s,*=]*:", source, re.M)]
+    assert max(len(line) for source in code for line in source.split("\n")) <= 90
+    prose = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "Re-execute this chapter" in prose
+    assert f"python -m warmup_lib notebook notebooks/{path.name} --preset" in prose
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
 def test_committed_notebook_holds_book_outputs_and_a_claims_cell(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     assert notebook.metadata.get("warmup_lib", {}).get("preset") == "book", \
