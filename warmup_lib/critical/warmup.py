@@ -1,5 +1,5 @@
 """Warmup from the critical learning rate (paper sections 6.1 and 7): T_reach, T_save, a one-call
-suggestion, and the persistent catapult warmup (Alg. 3) as a scheduler for a user's own loop.
+suggestion, and the persistent catapult warmup (Alg. 3) as a torch learning-rate scheduler.
 
 Warmup from eta_init = eta_c uses :func:`warmup_lib.schedules.warmup_from_init`,
 eta_t = min(eta_c + eta_trgt (t+1)/T_wrm, eta_trgt) for updates t = 0, 1, ..., whose slope is the
