@@ -217,14 +217,16 @@ def _log2_edges(values: np.ndarray) -> np.ndarray:
 
 
 def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", spread: str = "std",
-                       annotate: bool = True, cmap: str = "viridis", colorbar: bool = True):
+                       annotate: bool = True, cmap: str = "viridis", colorbar: bool = True,
+                       fontsize: float = 9.0):
     r"""Phase diagram of one variant: x = eta_trgt (log2; in units of 1/lambda_0 when the sweep
     measured lambda_0), y = T_wrm (log2), colour = mean of ``metric`` over the seeds that converged.
 
     Cells where no seed converged are hatched in the outcome colours (diverged 'xxx', failed '///'),
     cells not run (beyond a row's boundary in a self-extended grid) are light grey.  With
     ``annotate`` each cell shows the mean and the seeds' spread (``spread`` 'std': +-std, 'range':
-    [min, max]) and 'k/n' when only k of n seeds converged.  The black staircase is the trainability
+    [min, max]) and 'k/n' when only k of n seeds converged, in ``fontsize`` points (the text's size:
+    a wide grid needs a wide axes to stay legible).  The black staircase is the trainability
     boundary: the right edge of the largest eta_trgt at which some seed converged, per row.
     Returns the QuadMesh (for a shared colour bar)."""
     if spread not in ("std", "range"):
@@ -255,7 +257,7 @@ def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", 
             red, green, blue, _ = mesh.cmap(mesh.norm(cell.mean))
             ink = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"  # readable on the cell
             ax.text((x_edges[j] + x_edges[j + 1]) / 2, (y_edges[i] + y_edges[i + 1]) / 2, text, ha="center",
-                    va="center", fontsize=6, color=ink)
+                    va="center", fontsize=fontsize, color=ink)
     _draw_boundary(ax, cells, etas, warmups, x_edges, y_edges)
     ax.set_xticks(np.log2(etas), [f"{e:.3g}" for e in etas], rotation=90)
     ax.set_yticks(np.log2(warmups.astype(float)), [str(int(t)) for t in warmups])
