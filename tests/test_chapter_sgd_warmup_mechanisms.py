@@ -240,10 +240,10 @@ def test_variant_facts_and_glue() -> None:
     assert list(facts.outcomes) == [("mup", 1), ("mup", 64), ("sp", 1), ("sp", 64), ("sp", 256)]
     glued = chapter.variants_glue({name: facts for name in chapter.VARIANTS}, BOOK)
     assert glued["mech_variant_warmups"] == "{1, 64, 256}" and glued["mech_batch_size"] == 512
-    assert glued["mech_sgd_mup_regime"] == "progressive sharpening ($r$ = 1.50)"
+    assert glued["mech_sgd_mup_regime"] == "progressive sharpening (r = 1.50)"
     assert glued["mech_mom_sp_catapulting"] == "1 of 2"
     assert glued["mech_xent_outcomes"].startswith(
-        "muP $T_{wrm}$ = 1: diverged; muP $T_{wrm}$ = 64: converged")
+        "muP T_wrm = 1: diverged; muP T_wrm = 64: converged")
 
 
 def test_late_threshold_facts_read_the_mup_runs_without_warmup_and_skip_diverged_runs() -> None:

@@ -201,6 +201,16 @@ def test_notebook_is_thin_and_says_how_to_re_execute_it(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
+def test_glued_text_holds_no_tex(path: Path) -> None:
+    """A glued value is inserted into the prose as plain text: TeX in it would show as '$r$'."""
+    notebook = nbformat.read(path, as_version=4)
+    glued = {output.metadata["scrapbook"]["name"]: value for cell in notebook.cells if cell.cell_type == "code"
+             for output in cell.outputs if "scrapbook" in output.get("metadata", {})
+             for key, value in output.get("data", {}).items() if key.endswith("text/plain")}
+    assert not {name: value for name, value in glued.items() if "$" in value}
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
 def test_committed_notebook_holds_book_outputs_and_a_claims_cell(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     assert notebook.metadata.get("warmup_lib", {}).get("preset") == "book", \

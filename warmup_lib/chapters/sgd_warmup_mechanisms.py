@@ -635,9 +635,9 @@ def variants_glue(variants: Mapping[str, VariantFacts], params: Mapping[str, Any
     for setting, tag in VARIANTS.items():
         facts = variants[setting]
         for param, regime in (("mup", facts.mup_regime), ("sp", facts.sp_regime)):
-            values[f"mech_{tag}_{param}_regime"] = f"{regime.label} ($r$ = {regime.ratio:.2f})"
+            values[f"mech_{tag}_{param}_regime"] = f"{regime.label} (r = {regime.ratio:.2f})"
         values[f"mech_{tag}_sp_catapulting"] = f"{facts.sp_catapulting} of {facts.sp_warm}"
-        values[f"mech_{tag}_outcomes"] = "; ".join(f"{PARAM_NAMES[p]} $T_{{wrm}}$ = {w}: {o}"
+        values[f"mech_{tag}_outcomes"] = "; ".join(f"{PARAM_NAMES[p]} T_wrm = {w}: {o}"
                                                    for (p, w), o in facts.outcomes.items())
     return values
 
