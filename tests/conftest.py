@@ -37,3 +37,22 @@ def isolated_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("WARMUP_RESULTS", str(root))
     return root
+
+
+@pytest.fixture
+def hand_built_start():
+    """``build(cfg, lr)``: the model, loss, batch stream and an SGD optimizer at rate ``lr`` of a run
+    of ``cfg``, built by hand from the public parts exactly as ``train.run`` builds them (the oracle
+    of tests that check the library's own set-up)."""
+    from warmup_lib.data import BatchStream, load_data
+    from warmup_lib.losses import get_loss
+    from warmup_lib.models import build_model
+
+    def build(cfg, lr: float):
+        data = load_data(cfg.data)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, data.input_shape, data.num_classes)
+        stream = BatchStream(data, cfg.batch_size, seed=cfg.seed)
+        return model, get_loss(cfg.loss), stream, torch.optim.SGD(model.parameters(), lr=lr)
+
+    return build

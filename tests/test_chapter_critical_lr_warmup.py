@@ -10,30 +10,15 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from warmup_lib.chapters import critical_lr_warmup as cr
 from warmup_lib.runs import store
-from warmup_lib.critical.search import critical_lr
 from warmup_lib.critical.warmup import PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
-from warmup_lib.data import BatchStream, load_data
-from warmup_lib.losses import get_loss
-from warmup_lib.models import build_model
 
 TINY = RunConfig(data=DataConfig(name="mnist1d", n_train=256, n_test=64), model=ModelConfig(width=16, depth=3),
                  optim=OptimConfig(name="sgd"), schedule=ScheduleConfig(eta_trgt=2.0, warmup_steps=8),
                  loss="xent", batch_size=64, steps=12, eval_every=6)
-
-
-def _initial(cfg: RunConfig):
-    """Model, loss, first batch and optimizer exactly as train.run builds them (by hand)."""
-    data = load_data(cfg.data)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes)
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.schedule.eta_trgt)  # param_groups: lr = eta_0 lr_mult
-    return model, get_loss(cfg.loss), stream, optimizer
 
 
 def test_from_critical_lr_is_the_papers_schedule_in_the_stored_run(tmp_path) -> None:
@@ -68,10 +53,10 @@ def test_grid_rows_follow_the_formulas_and_a_rerun_runs_nothing(tmp_path, monkey
     assert again.equals(grid)
 
 
-def test_persistent_catapult_run_equals_the_hand_written_loop() -> None:
+def test_persistent_catapult_run_equals_the_hand_written_loop(hand_built_start) -> None:
     cfg = TINY.replace(**{"schedule.eta_trgt": 10.0, "schedule.warmup_steps": 1})
     result = cr.run_persistent_catapult(cfg, delta=0.1, eta0=1e-3, max_forward_passes=200)
-    model, loss_fn, stream, optimizer = _initial(cfg)
+    model, loss_fn, stream, optimizer = hand_built_start(cfg, cfg.schedule.eta_trgt)
     warmup = PersistentCatapultWarmup(optimizer, model, loss_fn, eta_trgt=10.0, delta=0.1, eta0=1e-3,
                                       max_forward_passes=200)
     losses, rates = [], []

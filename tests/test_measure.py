@@ -17,7 +17,7 @@ from torch.func import functional_call
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.critical.search import critical_lr
 from warmup_lib.data import BatchStream, load_data
-from warmup_lib.losses import get_loss, mse_loss
+from warmup_lib.losses import mse_loss
 from warmup_lib.models import build_model
 from warmup_lib.runs import measure
 from warmup_lib.runs.train import init_run, run
@@ -25,16 +25,6 @@ from warmup_lib.runs.train import init_run, run
 TINY = RunConfig(data=DataConfig(name="mnist1d", n_train=256, n_test=64), model=ModelConfig(width=16, depth=3),
                  optim=OptimConfig(name="sgd"), schedule=ScheduleConfig(eta_trgt=2.0, warmup_steps=8),
                  loss="xent", batch_size=64, steps=12, eval_every=6)
-
-
-def _initial(cfg: RunConfig):
-    """Model, loss, first batch stream and optimizer exactly as train.run builds them (by hand)."""
-    data = load_data(cfg.data)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes)
-    stream = BatchStream(data, cfg.batch_size, seed=cfg.seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    return model, get_loss(cfg.loss), stream, optimizer
 
 
 def _tiny_run(optimizer: str, **changes) -> RunConfig:
@@ -65,8 +55,8 @@ def test_init_run_without_optimizer_draws_no_batch() -> None:
     assert torch.equal(init_run(cfg, with_optimizer=False).next_batch()[0], first)
 
 
-def test_search_at_initialisation_equals_a_hand_built_search() -> None:
-    model, loss_fn, stream, optimizer = _initial(TINY)
+def test_search_at_initialisation_equals_a_hand_built_search(hand_built_start) -> None:
+    model, loss_fn, stream, optimizer = hand_built_start(TINY, 0.0)
     expected = critical_lr(model, loss_fn, *stream.next(), optimizer, eta0=0.01, delta=0.1, eta_max=5.0,
                            method="paper")
     measured = measure.measure_critical_lr(TINY, eta0=0.01, delta=0.1, eta_max=5.0)
