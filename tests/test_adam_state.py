@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from warmup_lib.runs import train
 from warmup_lib.optim.adam_state import (
     AdamStateTracker, implicit_warmup_deficit, implicit_warmup_factor, matching_linear_warmup,
 )
-from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
+from warmup_lib.config import ADAM_STATE_COLUMNS, DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.losses import get_loss
 from warmup_lib.models import build_model
 from warmup_lib.optim.giadam import GIAdam
@@ -145,6 +146,18 @@ def test_tracker_in_the_trainer_sees_gi_adams_initial_second_moment() -> None:
     # GI-Adam's v0 = g0^2 (full batch: g0 is the first step's gradient), so ||v0|| = ||g0^2|| > 0
     assert gi["v_norm"][0] > 0 and gi["m_norm"][0] == 0.0
     assert gi["last_update_rms"][1] == pytest.approx(math.sqrt(1 - 0.999) * adam["last_update_rms"][1], rel=0.05)
+
+
+@pytest.mark.parametrize("optimizer, columns, every", [("adam", "update", 1), ("gi_adam", "failure", 1),
+                                                        ("ri_adam", "update", 2)])
+def test_config_field_records_what_the_callback_recorded_bit_for_bit(optimizer: str, columns: str, every: int) -> None:
+    """The stored runs once tracked by a callback are now described by their config: same computation."""
+    cfg = _tiny_run(optimizer, steps=6, **{"schedule.eta_trgt": 0.05})
+    by_callback = train.run(cfg, callbacks=[AdamStateTracker(every=every, **ADAM_STATE_COLUMNS[columns])])
+    by_field = train.run(cfg.replace(adam_state_every=every, adam_state_columns=columns))
+    pd.testing.assert_frame_equal(by_field.records, by_callback.records, check_exact=True)
+    pd.testing.assert_frame_equal(by_field.evals, by_callback.evals, check_exact=True)
+    assert "m_norm" in by_field.records and ("dead_units" in by_field.records) == (columns == "failure")
 
 
 def _probe_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:

@@ -40,12 +40,14 @@ def _close_figures():
 # ------------------------------------------------------------------------------------------- plans
 
 
-def _by_hand(param: str, optimizer: str, eta: float, warmup: int, steps: int, pre_every: int) -> RunConfig:
+def _by_hand(param: str, optimizer: str, eta: float, warmup: int, steps: int, pre_every: int,
+             adam_state_every: int = 0) -> RunConfig:
     return RunConfig(data=DataConfig(name="mnist1d", n_train=1024, n_test=1000, root=None),
                      model=ModelConfig(arch="fcn", width=128, depth=4, param=param),
                      optim=OptimConfig(name=optimizer, beta1=0.9, beta2=0.999),
                      schedule=ScheduleConfig(eta_trgt=eta, warmup_steps=warmup), loss="mse", batch_size=None,
-                     steps=steps, seed=0, eval_every=64, pre_sharpness_every=pre_every, device="cpu")
+                     steps=steps, seed=0, eval_every=64, pre_sharpness_every=pre_every,
+                     adam_state_every=adam_state_every, device="cpu")
 
 
 def test_mechanism_plan_is_every_optimizer_without_warmup() -> None:
@@ -59,22 +61,22 @@ def test_mechanism_plan_is_every_optimizer_without_warmup() -> None:
 def test_implicit_and_failure_plans_are_sp_runs_with_their_labels() -> None:
     implicit = ch.implicit_plan(SETUP, 0.02, 2048, 615)
     assert list(implicit) == ["Adam, no warmup", "GI-Adam, no warmup", "Adam, linear warmup 615"]
-    assert implicit["Adam, linear warmup 615"] == _by_hand("sp", "adam", 0.02, 615, 2048, 0)
-    assert implicit["GI-Adam, no warmup"] == _by_hand("sp", "gi_adam", 0.02, 1, 2048, 0)
+    assert implicit["Adam, linear warmup 615"] == _by_hand("sp", "adam", 0.02, 615, 2048, 0, adam_state_every=1)
+    assert implicit["GI-Adam, no warmup"] == _by_hand("sp", "gi_adam", 0.02, 1, 2048, 0, adam_state_every=1)
     failure = ch.failure_plan(SETUP, 0.1, 1024, 256)
     assert list(failure) == ["Adam, no warmup", "GI-Adam, no warmup", "RI-Adam, no warmup",
                              "Adam, linear warmup 256"]
-    assert failure["RI-Adam, no warmup"] == _by_hand("sp", "ri_adam", 0.1, 1, 1024, 0)
-    assert failure["Adam, linear warmup 256"] == _by_hand("sp", "adam", 0.1, 256, 1024, 0)
+    assert failure["RI-Adam, no warmup"] == _by_hand("sp", "ri_adam", 0.1, 1, 1024, 0, adam_state_every=1)
+    assert failure["Adam, linear warmup 256"] == _by_hand("sp", "adam", 0.1, 256, 1024, 0, adam_state_every=1)
 
 
 def test_tracked_runs_record_adams_state_and_are_loaded_the_second_time(tmp_path) -> None:
     plan = ch.failure_plan(TINY, 0.01, 4, 2)
-    runs = ch.load_or_run_tracked("exp", plan, tmp_path)
+    runs = ch.load_or_run_plan("exp", plan, tmp_path)
     assert all(store.is_done("exp", cfg, tmp_path) for cfg in plan.values())
     for column in ("v_norm", "m_norm", "last_update_rms"):
         assert column in runs["GI-Adam, no warmup"].records
-    again = ch.load_or_run_tracked("exp", plan, tmp_path)
+    again = ch.load_or_run_plan("exp", plan, tmp_path)
     pd.testing.assert_frame_equal(again["Adam, no warmup"].records, runs["Adam, no warmup"].records,
                                   check_dtype=False)
 

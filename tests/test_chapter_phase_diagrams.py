@@ -9,13 +9,11 @@ import math
 import matplotlib
 import pandas as pd
 import pytest
-import torch
 
 from warmup_lib import config
 from warmup_lib.chapters import phase_diagrams as pe
-from warmup_lib.config import ModelConfig
-from warmup_lib.losses import get_loss
-from warmup_lib.models import build_model
+from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
+from warmup_lib.runs import store, train
 
 matplotlib.use("Agg")  # the chapter's figures are built in the tests
 
@@ -49,14 +47,16 @@ def test_sweeps_from_every_preset(preset: str) -> None:
                                                 "sgd_sp_xent_extras", "adam", "adam_probe")}
 
 
-def test_trace_callback_records_the_columns_of_the_stored_traces() -> None:
-    """The committed 05_<preset>_adam_probe runs carry exactly these columns, in this order."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(arch="fcn", width=8, depth=3), (5,), 3)
-    inputs, targets = torch.randn(6, 5), torch.arange(6) % 3
-    row = pe.trace_callback()(0, model, get_loss("xent"), inputs, targets, torch.optim.Adam(model.parameters()))
-    assert list(row) == ["m_norm", "v_norm", "v_hat_norm", "grad_sq_norm", "readout_bias_grad_share", "dead_units",
-                         "dead_units_last"]
+def test_trace_state_records_the_columns_of_the_stored_traces() -> None:
+    """The committed 05_<preset>_adam_probe runs carry exactly these columns, in this order, and
+    their configs say so (TRACE_STATE is part of the run id)."""
+    cfg = RunConfig(data=DataConfig(n_train=64, n_test=32), model=ModelConfig(arch="fcn", width=8, depth=3),
+                    optim=OptimConfig(name="adam"), loss="xent", steps=2, eval_every=0)
+    probed = cfg.replace(**pe.TRACE_STATE)
+    records = train.run(probed).records
+    assert list(records.columns) == ["step", "lr", "loss", "accuracy", "grad_norm", "m_norm", "v_norm", "v_hat_norm",
+                                     "grad_sq_norm", "readout_bias_grad_share", "dead_units", "dead_units_last"]
+    assert store.run_id(probed) != store.run_id(cfg)
 
 
 # ---------------------------------------------------------------------------------------------------

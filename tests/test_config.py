@@ -7,6 +7,7 @@ canonical JSON cannot silently orphan them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
+from warmup_lib.config import ADDED_FIELDS, DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.runs.store import run_id
 from warmup_lib.runs.train import init_run
 
@@ -80,6 +81,14 @@ BAD_INPUTS = [
     ({"stepz": 3}, "config: unknown field(s) 'stepz'"),
     ({"schedule.eta": 0.1}, "schedule: unknown field(s) 'eta'"),
     ({"trainer.steps": 3}, "trainer: unknown section"),
+    ({"adam_state_every": -1, "optim.name": "adam"}, "adam_state_every: got -1"),
+    ({"adam_state_every": True, "optim.name": "adam"}, "adam_state_every: got True; must be an int"),
+    ({"adam_state_every": 1}, "adam_state_every: Adam's state needs an Adam-type optimizer"),
+    ({"adam_state_every": 1, "optim.name": "adam", "adam_state_columns": "all"},
+     "adam_state_columns: got 'all'; allowed values are 'update', 'failure'"),
+    ({"adam_state_columns": "failure"}, "adam_state_columns: got 'failure' with adam_state_every = 0"),
+    ({"adam_state_every": 1, "optim.name": "adam", "adam_state_columns": "failure", "model.arch": "cnn1d"},
+     "adam_state_columns: 'failure' columns need an FCN or WRN with biases"),
 ]
 
 
@@ -130,6 +139,44 @@ def test_committed_runs_keep_their_ids(repo_root: Path) -> None:
     assert folders, "the committed store is empty"
     for path in folders:
         assert run_id(RunConfig.from_dict(json.loads(path.read_text())["config"])) == path.parent.name, path
+
+
+# The fields of the store's first format (the committed runs' configs hold exactly these).
+FIRST_FORMAT = {
+    RunConfig: {"data", "model", "optim", "schedule", "loss", "batch_size", "steps", "seed", "eval_every",
+                "sharpness_every", "pre_sharpness_every", "dtype", "device", "failure_factor"},
+    DataConfig: {"name", "n_train", "n_test", "augment", "root", "download", "context", "seed"},
+    ModelConfig: {"arch", "width", "depth", "widen", "param", "act", "bias", "varw", "heads", "final_ln"},
+    OptimConfig: {"name", "momentum", "beta1", "beta2", "eps"},
+    ScheduleConfig: {"eta_trgt", "warmup_steps", "eta_init", "warmup_exponent", "decay", "warmup"},
+}
+
+
+@pytest.mark.parametrize("cls", list(FIRST_FORMAT), ids=lambda cls: cls.__name__)
+def test_every_field_is_of_the_first_format_or_registered_as_added(cls: type) -> None:
+    names = {spec.name for spec in dataclasses.fields(cls)}
+    assert names - FIRST_FORMAT[cls] == set(ADDED_FIELDS.get(cls, ()))
+    assert FIRST_FORMAT[cls] <= names
+
+
+def test_added_fields_are_left_out_of_the_json_at_their_default_only() -> None:
+    plain = BASE.replace(**{"optim.name": "adam"})
+    assert set(plain.to_dict()) == FIRST_FORMAT[RunConfig]
+    assert run_id(plain.replace(adam_state_every=0, adam_state_columns="update")) == run_id(plain)
+    tracked = plain.replace(adam_state_every=1)
+    assert tracked.to_dict() == {**plain.to_dict(), "adam_state_every": 1}
+    probed = tracked.replace(adam_state_columns="failure")
+    assert probed.to_dict() == {**tracked.to_dict(), "adam_state_columns": "failure"}
+    assert len({run_id(plain), run_id(tracked), run_id(probed)}) == 3
+    assert RunConfig.from_dict(json.loads(probed.to_json())) == probed
+
+
+def test_committed_configs_hold_the_first_format_and_the_added_fields_away_from_their_defaults(repo_root: Path) -> None:
+    defaults = RunConfig()
+    for path in sorted((repo_root / "results").glob("*/*/run.json")):
+        stored = json.loads(path.read_text())["config"]
+        for name in set(stored) - FIRST_FORMAT[RunConfig]:
+            assert name in ADDED_FIELDS[RunConfig] and stored[name] != getattr(defaults, name), path
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")

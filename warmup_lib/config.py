@@ -31,6 +31,12 @@ DECAYS = ("constant", "cosine")
 LOSSES = ("mse", "xent")
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
+ADAM_TYPE_OPTIMIZERS = ("adam", "gi_adam", "ri_adam")  # optimizers with Adam's state (m, v) and pre-conditioner
+# RunConfig.adam_state_columns -> the options of warmup_lib.optim.adam_state.AdamStateTracker it stands for
+ADAM_STATE_COLUMNS = {
+    "update": {"update_rms": True, "bias_corrected": False, "failure_signs": False},
+    "failure": {"update_rms": False, "bias_corrected": True, "failure_signs": True},
+}
 PRESET_NAMES = ("smoke", "book", "paper")
 
 
@@ -251,6 +257,12 @@ class RunConfig:
         sharpness_every: measure lambda^H every that many steps (0 = never).
         pre_sharpness_every: measure lambda^{P^-1 H} every that many steps (0 = never; Adam-type
             optimizers only).
+        adam_state_every: record Adam's state every that many steps (0 = never; Adam-type
+            optimizers only) with :class:`~warmup_lib.optim.adam_state.AdamStateTracker`.
+        adam_state_columns: which of its columns (:data:`ADAM_STATE_COLUMNS`): "update" (m_norm,
+            v_norm, last_update_rms) or "failure" (m_norm, v_norm, v_hat_norm and the gradient and
+            dead-unit columns of Adam's training failures; an FCN or WRN with biases).  Only with
+            ``adam_state_every`` > 0.
         dtype: "float32" or "float64".
         device: "cpu" or "cuda".
         failure_factor: a run whose final train accuracy is below failure_factor x chance is a
@@ -271,6 +283,8 @@ class RunConfig:
     eval_every: int = 100
     sharpness_every: int = 0
     pre_sharpness_every: int = 0
+    adam_state_every: int = 0
+    adam_state_columns: str = "update"
     dtype: str = "float32"
     device: str = "cpu"
     failure_factor: float = 1.5
@@ -293,14 +307,27 @@ class RunConfig:
         if self.batch_size is not None and n_train is not None:
             _require(self.batch_size <= n_train, "batch_size",
                      f"got {self.batch_size}; larger than the training set ({n_train} examples of {self.data.name})")
-        for name in ("eval_every", "sharpness_every", "pre_sharpness_every"):
+        for name in ("eval_every", "sharpness_every", "pre_sharpness_every", "adam_state_every"):
             value = getattr(self, name)
             _require(isinstance(value, int) and value >= 0, name, f"got {value!r}; must be an int >= 0 (0 = never)")
-        _require(self.pre_sharpness_every == 0 or self.optim.name in ("adam", "gi_adam", "ri_adam"), "pre_sharpness_every",
+        _require(self.pre_sharpness_every == 0 or self.optim.name in ADAM_TYPE_OPTIMIZERS, "pre_sharpness_every",
                  f"pre-conditioned sharpness needs an Adam-type optimizer ('adam', 'gi_adam', 'ri_adam'), got {self.optim.name!r}")
+        self._check_adam_state()
         _require(self.loss != "mse" or self.data.name not in ("chars", "wikitext2"), "loss",
                  "language-model data needs loss 'xent'")
         _require_positive(self.failure_factor, "failure_factor")
+
+    def _check_adam_state(self) -> None:
+        _require(self.adam_state_every == 0 or self.optim.name in ADAM_TYPE_OPTIMIZERS, "adam_state_every",
+                 f"Adam's state needs an Adam-type optimizer ('adam', 'gi_adam', 'ri_adam'), got {self.optim.name!r}")
+        _require_choice(self.adam_state_columns, "adam_state_columns", tuple(ADAM_STATE_COLUMNS))
+        # one recording, one config: columns chosen without a recording would give a second run id
+        _require(self.adam_state_every > 0 or self.adam_state_columns == "update", "adam_state_columns",
+                 f"got {self.adam_state_columns!r} with adam_state_every = 0; columns need adam_state_every > 0")
+        if ADAM_STATE_COLUMNS[self.adam_state_columns]["failure_signs"]:
+            _require(self.model.arch in ("fcn", "wrn") and self.model.bias, "adam_state_columns",
+                     f"'failure' columns need an FCN or WRN with biases (a readout bias), got arch {self.model.arch!r}"
+                     f" with bias={self.model.bias}")
 
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with fields changed; dotted names reach nested configs: ``replace(**{"schedule.eta_trgt": 0.1})``.
@@ -332,8 +359,9 @@ class RunConfig:
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as nested plain dicts (the inverse of :meth:`from_dict`)."""
-        return dataclasses.asdict(self)
+        """The config as nested plain dicts (the inverse of :meth:`from_dict`), without the fields of
+        :data:`ADDED_FIELDS` that are at their default (so the run ids of older configs stay)."""
+        return _plain(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
@@ -358,6 +386,27 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
+
+# Fields added after the results store's first format, per config class.  The canonical JSON
+# (to_dict / to_json, hence the run id and the measurement keys) leaves such a field out while it
+# is at its default, so a config that does not use it has the JSON, and the run id, it had before
+# the field existed: every stored run keeps its id.  A new field therefore needs a default that
+# means "as before" and an entry here (tests/test_config.py checks both against the first format).
+ADDED_FIELDS: dict[type, tuple[str, ...]] = {
+    RunConfig: ("adam_state_every", "adam_state_columns"),
+}
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of a config, without the :data:`ADDED_FIELDS` at their defaults."""
+    added = ADDED_FIELDS.get(type(config), ())
+    values = {}
+    for spec in dataclasses.fields(config):
+        value = getattr(config, spec.name)
+        if spec.name in added and value == spec.default:
+            continue
+        values[spec.name] = _plain(value) if dataclasses.is_dataclass(value) else value
+    return values
 
 
 # Per-notebook parameters for each preset.  A notebook's parameters cell holds the 'book' values as

@@ -10,8 +10,8 @@ rate eta_trgt sqrt(1 - beta2^{t+1}), a warmup built into the optimizer
 * The run plan, built on chapter 3's :class:`~warmup_lib.chapters.adam_preconditioned_sharpness.AdamSetup`:
   :func:`mechanism_plan` (Adam, GI-Adam, RI-Adam without warmup, lambda^{P^-1 H} tracked),
   :func:`implicit_plan` (SP: Adam and GI-Adam without warmup, Adam with the matching linear warmup)
-  and :func:`failure_plan` (SP at a large eta_trgt); the last two record Adam's state
-  (:func:`load_or_run_tracked`).
+  and :func:`failure_plan` (SP at a large eta_trgt); the last two record Adam's state at every step
+  (their configs' ``adam_state_every``), and :func:`load_or_run_plan` loads or trains a plan.
 * The readings: :func:`measure_mechanism` and :func:`mechanism_table`, :func:`epsilon_free_ratios`,
   :func:`step_size` and :func:`early_step_ratio`, :func:`largest_loss_rise`.
 * The figures (:func:`mechanism_figure`, :func:`implicit_figure`, :func:`state_figure`) and the
@@ -35,12 +35,13 @@ from warmup_lib.chapters.adam_preconditioned_sharpness import (BETA1, BETA2, PAR
 from warmup_lib.claims import Claim
 from warmup_lib.config import RunConfig
 from warmup_lib.curvature import adam_threshold
-from warmup_lib.optim.adam_state import AdamStateTracker, implicit_warmup_factor
+from warmup_lib.optim.adam_state import implicit_warmup_factor
 from warmup_lib.runs import store
 from warmup_lib.runs.measure import load_or_measure_initial_curvature
 from warmup_lib.runs.train import RunResult
 
 OPTIMIZERS = {"adam": "Adam", "gi_adam": "GI-Adam", "ri_adam": "RI-Adam"}  # config name -> name on the page
+ADAM_STATE = {"adam_state_every": 1}  # the tracked plans' m_norm, v_norm and last_update_rms at every step
 TINY_EPS = 1e-30  # eps -> 0 for a measurement; exactly 0 would divide by the zero gradients of dead ReLUs
 
 
@@ -65,7 +66,8 @@ def mechanism_plan(setup: AdamSetup, eta: Mapping[str, float], steps: int,
 
 def implicit_plan(setup: AdamSetup, eta_trgt: float, steps: int, matched: int) -> dict[str, RunConfig]:
     """The implicit-warmup runs (SP): Adam and GI-Adam without warmup, and Adam with the linear
-    warmup of ``matched`` steps (the one that loses as much learning rate as GI-Adam's).
+    warmup of ``matched`` steps (the one that loses as much learning rate as GI-Adam's); Adam's
+    state recorded at every step (:data:`ADAM_STATE`).
 
     Args:
         setup: the shared FCN, data and seed.
@@ -76,14 +78,16 @@ def implicit_plan(setup: AdamSetup, eta_trgt: float, steps: int, matched: int) -
     Returns:
         Legend label -> RunConfig.
     """
-    return {"Adam, no warmup": setup.config("sp", eta_trgt, 1, steps),
+    plan = {"Adam, no warmup": setup.config("sp", eta_trgt, 1, steps),
             "GI-Adam, no warmup": setup.config("sp", eta_trgt, 1, steps, optimizer="gi_adam"),
             f"Adam, linear warmup {matched}": setup.config("sp", eta_trgt, matched, steps)}
+    return {label: cfg.replace(**ADAM_STATE) for label, cfg in plan.items()}
 
 
 def failure_plan(setup: AdamSetup, eta_trgt: float, steps: int, warmup: int) -> dict[str, RunConfig]:
     """The failure preview (SP at a large ``eta_trgt``): Adam, GI-Adam and RI-Adam without warmup,
-    and Adam with a linear warmup of ``warmup`` steps.
+    and Adam with a linear warmup of ``warmup`` steps; Adam's state recorded at every step
+    (:data:`ADAM_STATE`).
 
     Args:
         setup: the shared FCN, data and seed.
@@ -96,13 +100,13 @@ def failure_plan(setup: AdamSetup, eta_trgt: float, steps: int, warmup: int) -> 
     """
     runs = {f"{OPTIMIZERS[name]}, no warmup": setup.config("sp", eta_trgt, 1, steps, optimizer=name)
             for name in OPTIMIZERS}
-    return {**runs, f"Adam, linear warmup {warmup}": setup.config("sp", eta_trgt, warmup, steps)}
+    plan = {**runs, f"Adam, linear warmup {warmup}": setup.config("sp", eta_trgt, warmup, steps)}
+    return {label: cfg.replace(**ADAM_STATE) for label, cfg in plan.items()}
 
 
-def load_or_run_tracked(experiment: str, plan: Mapping[str, RunConfig], root: str | Path) -> dict[str, RunResult]:
-    """Each run of ``plan`` from the store, or trained in this process with an
-    :class:`~warmup_lib.optim.adam_state.AdamStateTracker` (a callback: ||m_t||, ||v_t||, the RMS
-    update); a stored run keeps the columns it was stored with.
+def load_or_run_plan(experiment: str, plan: Mapping[str, RunConfig], root: str | Path) -> dict[str, RunResult]:
+    """Each run of ``plan`` from the store, or trained in this process (with the measurements its
+    config asks for, such as Adam's state).
 
     Args:
         experiment: the store's experiment folder.
@@ -112,8 +116,7 @@ def load_or_run_tracked(experiment: str, plan: Mapping[str, RunConfig], root: st
     Returns:
         Label -> RunResult.
     """
-    return {label: store.load_or_run(experiment, cfg, root, callbacks=[AdamStateTracker()])
-            for label, cfg in plan.items()}
+    return {label: store.load_or_run(experiment, cfg, root) for label, cfg in plan.items()}
 
 
 # ---------------------------------------------------------------------------------------------------

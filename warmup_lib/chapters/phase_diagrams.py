@@ -1,5 +1,5 @@
 """The phase-diagram chapter's experiments: sweeps built from a notebook's parameters, the
-authors' released WRN-16-4 Adam grids as reference, and the callback of the Adam failure traces.
+authors' released WRN-16-4 Adam grids as reference, and the probed Adam failure traces.
 
 A chapter's parameters (``warmup_lib.config.PRESETS[preset]["05_phase_diagrams"]``) name the data,
 the model, the grids and the executor; :func:`sgd_sweeps` and :func:`adam_sweep` turn them into
@@ -12,8 +12,8 @@ and paper presets differ only in their parameters:
 * Adam vs GI-Adam (Fig. 4, 22-25 and the released grid): absolute eta_trgt = eta_start x 2^j,
   cross-entropy, cosine decay to eta_trgt / 10, doubling until every row diverges or fails.
 
-:func:`trace_callback` is the callback of the probed failure traces: Adam's state and what the paper's
-App. G blames for Adam's failures (the share of the gradient carried by the readout bias, the fraction
+:data:`TRACE_STATE` is what the probed failure traces record (config fields): Adam's state and what the
+paper's App. G blames for Adam's failures (the share of the gradient carried by the readout bias, the fraction
 of hidden units that are zero on the whole batch).  The statistics the chapter's claims are made of
 (largest trainable eta, warmup gain, cell means, variance shares) are read by
 :mod:`warmup_lib.analysis.phase`.
@@ -39,7 +39,6 @@ from warmup_lib import plots
 from warmup_lib.analysis import phase
 from warmup_lib.claims import Claim
 from warmup_lib.config import RunConfig
-from warmup_lib.optim.adam_state import AdamStateTracker
 from warmup_lib.runs import store
 from warmup_lib.runs.store import thin_records
 from warmup_lib.runs.sweep import Sweep, SweepResult, run_sweep
@@ -164,18 +163,15 @@ def adam_sweep(params: Mapping[str, Any]) -> Sweep:
                  max_extensions=params["max_extensions"])
 
 
+# The probed failure traces' config fields: Adam's state at every step with the 'failure' columns m_norm,
+# v_norm, v_hat_norm, grad_sq_norm, readout_bias_grad_share, dead_units and dead_units_last
+# (:class:`~warmup_lib.optim.adam_state.AdamStateTracker`; no last_update_rms).
+TRACE_STATE = {"adam_state_every": 1, "adam_state_columns": "failure"}
+
+
 def trace_experiment(params: Mapping[str, Any]) -> str:
-    """Store experiment of the probed failure traces.  The store keys a run by its config alone,
-    so runs made with :func:`trace_callback` live in their own experiment: its name says that
-    every run in it carries the probe's columns."""
+    """Store experiment of the probed failure traces (their configs carry :data:`TRACE_STATE`)."""
     return _experiment(params, "adam_probe")
-
-
-def trace_callback() -> AdamStateTracker:
-    """The callback of the probed failure traces: :class:`~warmup_lib.optim.adam_state.AdamStateTracker`
-    with the columns m_norm, v_norm, v_hat_norm, grad_sq_norm, readout_bias_grad_share, dead_units and
-    dead_units_last at every step (no last_update_rms)."""
-    return AdamStateTracker(update_rms=False, bias_corrected=True, failure_signs=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -514,7 +510,7 @@ def failed_example(table: pd.DataFrame, seed: int) -> pd.Series:
 
 def probe_failure(example: pd.Series, adam_result: SweepResult, params: Mapping[str, Any],
                   root: str | Path) -> dict[str, RunResult]:
-    """The run of ``example`` and GI-Adam at its config, re-run with :func:`trace_callback`.
+    """The run of ``example`` and GI-Adam at its config, re-run recording :data:`TRACE_STATE`.
 
     Args:
         example: a row of the Adam table (its run_id names the config).
@@ -527,8 +523,8 @@ def probe_failure(example: pd.Series, adam_result: SweepResult, params: Mapping[
     """
     config_of = {store.run_id(point.config): point.config for point in adam_result.points}
     config = config_of[example["run_id"]]
-    return {name: store.load_or_run(trace_experiment(params), config.replace(**{"optim.name": name}), root,
-                                    callbacks=[trace_callback()])
+    return {name: store.load_or_run(trace_experiment(params), config.replace(**{"optim.name": name}, **TRACE_STATE),
+                                    root)
             for name in ADAM_VARIANTS}
 
 

@@ -37,7 +37,8 @@ __all__ = [
 
 # Fields a measurement at initialisation never reads: the learning-rate schedule (the measurement
 # sets its own rates), the run's length and its evaluation and tracking cadences.
-_NOT_AT_INIT = ("schedule", "steps", "eval_every", "sharpness_every", "pre_sharpness_every", "failure_factor")
+_NOT_AT_INIT = ("schedule", "steps", "eval_every", "sharpness_every", "pre_sharpness_every", "adam_state_every",
+                "adam_state_columns", "failure_factor")
 QUANTITIES = {
     "lambda0": (*_NOT_AT_INIT, "optim"),  # the Hessian of the loss does not see the optimizer
     "critical_lr": _NOT_AT_INIT,
@@ -61,7 +62,7 @@ def measurement_key(cfg: RunConfig, quantity: str, **settings: Any) -> str:
         raise ValueError(f"quantity: got {quantity!r}; allowed values are {sorted(QUANTITIES)}")
     relevant = cfg.to_dict()
     for name in QUANTITIES[quantity]:
-        relevant.pop(name)
+        relevant.pop(name, None)  # a field of config.ADDED_FIELDS at its default is not in the dict
     relevant["settings"] = settings
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -28,10 +28,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from warmup_lib.config import RunConfig
+from warmup_lib.config import ADAM_STATE_COLUMNS, RunConfig
 from warmup_lib.data import BatchStream, Dataset, load_data
 from warmup_lib.losses import accuracy, get_loss
 from warmup_lib.models import build_model, param_groups
+from warmup_lib.optim.adam_state import AdamStateTracker
 from warmup_lib.optim.factory import GRADIENT_INIT_V0, build_optimizer, initialise_second_moment
 from warmup_lib.schedules import Schedule
 
@@ -50,7 +51,7 @@ class Callback(Protocol):
     measures, None otherwise; the values land in record row t (NaN on steps it skips).  It must not
     change the parameters, the optimizer state or the data stream; it may leave ``.grad`` dirty
     (the trainer clears gradients after the callbacks).  Measurements that change what a stored run
-    means belong in :class:`~warmup_lib.config.RunConfig` (``sharpness_every``), not in ad-hoc
+    means belong in :class:`~warmup_lib.config.RunConfig` (``sharpness_every``, ``adam_state_every``), not in ad-hoc
     callbacks, so that the results store's hash covers them.
     """
 
@@ -70,16 +71,18 @@ class RunResult:
 
 
 def _config_callbacks(cfg: RunConfig) -> list[Callback]:
-    """Sharpness trackers requested by the config (part of the run's identity, unlike ad-hoc callbacks)."""
-    if cfg.sharpness_every == 0 and cfg.pre_sharpness_every == 0:
-        return []
-    from warmup_lib.curvature.tracker import SharpnessTracker  # lazy: only runs that measure curvature need it
+    """The measurements requested by the config, in this order: sharpness trackers, then Adam's
+    state (part of the run's identity, unlike ad-hoc callbacks)."""
+    trackers: list[Callback] = []
+    if cfg.sharpness_every > 0 or cfg.pre_sharpness_every > 0:
+        from warmup_lib.curvature.tracker import SharpnessTracker  # lazy: only runs that measure curvature need it
 
-    trackers = []
-    if cfg.sharpness_every > 0:
-        trackers.append(SharpnessTracker(every=cfg.sharpness_every, preconditioned=False))
-    if cfg.pre_sharpness_every > 0:
-        trackers.append(SharpnessTracker(every=cfg.pre_sharpness_every, hessian=False, preconditioned=True))
+        if cfg.sharpness_every > 0:
+            trackers.append(SharpnessTracker(every=cfg.sharpness_every, preconditioned=False))
+        if cfg.pre_sharpness_every > 0:
+            trackers.append(SharpnessTracker(every=cfg.pre_sharpness_every, hessian=False, preconditioned=True))
+    if cfg.adam_state_every > 0:
+        trackers.append(AdamStateTracker(every=cfg.adam_state_every, **ADAM_STATE_COLUMNS[cfg.adam_state_columns]))
     return trackers
 
 
@@ -233,7 +236,7 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
     come from :func:`warmup_lib.models.param_groups`; a run built this way is not described by its
     config alone).  For 'gi_adam' / 'ri_adam' one extra training batch defines g0 and v0, and
     training starts on the next batch.  Config trackers (``sharpness_every``,
-    ``pre_sharpness_every``) run before ``callbacks``.  The model is initialised after
+    ``pre_sharpness_every``, ``adam_state_every``) run before ``callbacks``.  The model is initialised after
     ``torch.manual_seed(cfg.seed)`` and the batches come from ``BatchStream(seed=cfg.seed)``, so a
     CPU run is bit-reproducible.
 

@@ -46,8 +46,8 @@ __all__ = ["stack_key", "train_stack"]
 
 def stack_key(cfg: RunConfig) -> str | None:
     """Configs with equal keys can be trained in one stack; None when ``cfg`` cannot be stacked
-    (optimizers other than SGD and Adam, or per-step sharpness measurements)."""
-    if cfg.optim.name not in STACKABLE_OPTIMIZERS or cfg.sharpness_every or cfg.pre_sharpness_every:
+    (optimizers other than SGD and Adam, or per-step measurements of sharpness or Adam's state)."""
+    if cfg.optim.name not in STACKABLE_OPTIMIZERS or cfg.sharpness_every or cfg.pre_sharpness_every or cfg.adam_state_every:
         return None
     shared = cfg.to_dict()
     for name in _MEMBER_FIELDS:
