@@ -12,7 +12,9 @@ from warmup_lib.losses import get_loss
 from warmup_lib.models import build_model, param_groups
 from warmup_lib.optim.giadam import GIAdam
 from warmup_lib.schedules import Schedule
+from warmup_lib.runs import train
 from warmup_lib.runs.train import run
+from warmup_lib.runs.vectorised import train_stack
 
 DATA = DataConfig(name="mnist1d", n_train=1000, n_test=300)
 FCN = ModelConfig(arch="fcn", width=32, depth=3)
@@ -119,6 +121,54 @@ def test_failure_and_convergence_outcomes():
     failed = run(small_config(steps=100, eval_every=0, failure_factor=9.9))  # needs 99 % train accuracy
     assert failed.summary["outcome"] == "failed"
     assert failed.summary["final_train_accuracy"] == converged.summary["final_train_accuracy"]
+
+
+def _records(grad_norms, steps=None) -> pd.DataFrame:
+    steps = list(range(len(grad_norms))) if steps is None else steps
+    return pd.DataFrame({"step": steps, "grad_norm": grad_norms})
+
+
+STALL = RunConfig(steps=8)  # default thresholds: stall_grad_ratio 1e-6, stall_accuracy 0.9
+
+
+@pytest.mark.parametrize("grad_norms, accuracy, stalled", [
+    ([3.0, 9.0, 1.0, 0.1, 0.01, 1e-3, 5e-6, 8e-6], 0.43, True),      # last quarter (t >= 6) below 1e-6 x 9
+    ([3.0, 9.0, 1.0, 0.1, 0.01, 1e-3, 5e-6, 9.1e-6], 0.43, False),   # one late norm above 9e-6: still moving
+    ([3.0, 9.0, 1.0, 0.1, 0.01, 1e-3, 5e-6, 8e-6], 0.95, False),     # a fit whose gradient vanished with its loss
+    ([3.0, 9.0, 1.0, 0.1, 1e-9, 1e-9, 1e-3, 1e-9], 0.43, False),     # slow but not collapsed at t = 6
+    ([1.0, 0.5, 0.25, 0.12, 0.06, 0.03, 0.015, 0.008], 0.2, False),  # steady slow SGD: 1e-2 of its peak
+    ([3.0, 9.0, 1.0, math.nan, 0.01, 1e-3, 5e-6, 8e-6], 0.43, False),  # a non-finite norm is never a stall
+])
+def test_stalled_is_a_collapsed_gradient_far_from_a_fit(grad_norms, accuracy, stalled) -> None:
+    assert train.stalled(_records(grad_norms), accuracy, STALL) is stalled
+    verdict = train.outcome(STALL, _records(grad_norms), {"train_accuracy": accuracy}, 10, diverged=False)
+    assert verdict == ("failed" if stalled else "converged")
+
+
+def test_stall_thresholds_and_thinned_records() -> None:
+    collapsed = [3.0, 9.0, 1.0, 0.1, 0.01, 1e-3, 5e-6, 8e-6]
+    assert not train.stalled(_records(collapsed), 0.43, STALL.replace(stall_grad_ratio=0.0))  # 0 turns it off
+    assert train.stalled(_records(collapsed), 0.43, STALL.replace(stall_grad_ratio=1e-3))
+    assert train.stalled(_records(collapsed), 0.97, STALL.replace(stall_accuracy=1.0))
+    # a stored run's thinned records are read by their step column (rows are not steps)
+    kept = [0, 1, 4, 6, 7]
+    assert train.stalled(_records([collapsed[t] for t in kept], kept), 0.43, STALL)
+    assert train.outcome(STALL, _records(collapsed), {"train_accuracy": 0.1}, 10, diverged=False) == "failed"
+    assert train.outcome(STALL, _records(collapsed), {"train_accuracy": 0.43}, 10, diverged=True) == "diverged"
+
+
+def test_a_stall_is_failed_in_the_trainer_and_in_the_stack() -> None:
+    """Through run() and the vectorised trainer: a config whose threshold makes every run with a
+    falling gradient a stall fails, the same run at the default thresholds converges."""
+    cfg = small_config(steps=100, eval_every=0)
+    forced = cfg.replace(stall_grad_ratio=0.999, stall_accuracy=1.0)
+    plain, stalled = run(cfg), run(forced)
+    late = plain.records["grad_norm"][plain.records["step"] >= 75]
+    assert late.max() < 0.999 * plain.records["grad_norm"].max()  # the premise: the gradient fell
+    assert plain.summary["outcome"] == "converged" and stalled.summary["outcome"] == "failed"
+    assert stalled.records.equals(plain.records)  # the thresholds judge the run, they do not change it
+    stacked = train_stack([cfg, forced])
+    assert [r.summary["outcome"] for r in stacked] == ["converged", "failed"]
 
 
 def test_summary_fields():

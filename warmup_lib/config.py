@@ -241,7 +241,9 @@ class RunConfig:
     A run makes ``steps`` = T updates t = 0, ..., T-1 at the rates eta_t of ``schedule``
     (:func:`warmup_lib.runs.train.run`).  Its outcome is 'diverged' when a training loss is not
     finite, else 'failed' when the final train accuracy is below failure_factor / K (K classes,
-    so failure_factor x chance), else 'converged'.
+    so failure_factor x chance) or the run stalled (its gradient collapsed: every gradient norm of
+    the last quarter of the steps is below stall_grad_ratio x the run's largest, while the final
+    train accuracy is below stall_accuracy; :func:`warmup_lib.runs.train.stalled`), else 'converged'.
 
     Args:
         data: the data set (:class:`~warmup_lib.config.DataConfig`).
@@ -267,6 +269,10 @@ class RunConfig:
         device: "cpu" or "cuda".
         failure_factor: a run whose final train accuracy is below failure_factor x chance is a
             training failure, > 0.
+        stall_grad_ratio: a run whose gradient norms over the last quarter of its steps all stay
+            below stall_grad_ratio x its largest gradient norm has stalled, in [0, 1) (0: never).
+        stall_accuracy: ... unless its final train accuracy is at least stall_accuracy (a fit whose
+            gradient vanished because its loss did), in [0, 1].
 
     Raises:
         ValueError: naming the first invalid field.
@@ -288,6 +294,8 @@ class RunConfig:
     dtype: str = "float32"
     device: str = "cpu"
     failure_factor: float = 1.5
+    stall_grad_ratio: float = 1e-6
+    stall_accuracy: float = 0.9
 
     def __post_init__(self) -> None:
         for section, cls in _SECTIONS.items():
@@ -316,6 +324,8 @@ class RunConfig:
         _require(self.loss != "mse" or self.data.name not in ("chars", "wikitext2"), "loss",
                  "language-model data needs loss 'xent'")
         _require_positive(self.failure_factor, "failure_factor")
+        _require(0.0 <= self.stall_grad_ratio < 1.0, "stall_grad_ratio", f"got {self.stall_grad_ratio!r}; must be in [0, 1)")
+        _require(0.0 <= self.stall_accuracy <= 1.0, "stall_accuracy", f"got {self.stall_accuracy!r}; must be in [0, 1]")
 
     def _check_adam_state(self) -> None:
         _require(self.adam_state_every == 0 or self.optim.name in ADAM_TYPE_OPTIMIZERS, "adam_state_every",
@@ -393,7 +403,7 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "sc
 # the field existed: every stored run keeps its id.  A new field therefore needs a default that
 # means "as before" and an entry here (tests/test_config.py checks both against the first format).
 ADDED_FIELDS: dict[type, tuple[str, ...]] = {
-    RunConfig: ("adam_state_every", "adam_state_columns"),
+    RunConfig: ("adam_state_every", "adam_state_columns", "stall_grad_ratio", "stall_accuracy"),
 }
 
 

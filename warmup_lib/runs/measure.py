@@ -38,7 +38,7 @@ __all__ = [
 # Fields a measurement at initialisation never reads: the learning-rate schedule (the measurement
 # sets its own rates), the run's length and its evaluation and tracking cadences.
 _NOT_AT_INIT = ("schedule", "steps", "eval_every", "sharpness_every", "pre_sharpness_every", "adam_state_every",
-                "adam_state_columns", "failure_factor")
+                "adam_state_columns", "failure_factor", "stall_grad_ratio", "stall_accuracy")
 QUANTITIES = {
     "lambda0": (*_NOT_AT_INIT, "optim"),  # the Hessian of the loss does not see the optimizer
     "critical_lr": _NOT_AT_INIT,

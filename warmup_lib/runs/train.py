@@ -10,10 +10,12 @@ and evaluation s = t describe the same parameters.  Evaluations run at s = 0, ev
 train loss and accuracy on the first ``TRAIN_EVAL_MAX`` training examples (all of them for the
 book's small data sets), without augmentation.
 
-Outcomes (paper section 5 and digest section 9): 'diverged' when a training loss is not finite (the
-run stops there; that record row is kept and no update is made from it); otherwise 'failed' when
-the final train accuracy is below ``failure_factor`` / K (K classes: ``failure_factor`` x chance);
-otherwise 'converged'.
+Outcomes (paper section 5 and digest section 9, :func:`outcome`): 'diverged' when a training loss
+is not finite (the run stops there; that record row is kept and no update is made from it);
+otherwise 'failed' when the final train accuracy is below ``failure_factor`` / K (K classes:
+``failure_factor`` x chance) or when the run stalled (:func:`stalled`: its gradient collapsed to a
+tiny fraction of its peak far from a fit, as an Adam run whose step is divided by the memory of an
+early gradient spike); otherwise 'converged'.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -207,10 +210,52 @@ def _records_frame(columns: dict[str, list], extras: dict[str, dict[int, float]]
     return records
 
 
-def _outcome(diverged: bool, final: dict[str, float], num_classes: int, failure_factor: float) -> str:
+def stalled(records: pd.DataFrame, train_accuracy: float, cfg: RunConfig) -> bool:
+    """Whether a run stopped making progress: its gradient collapsed far from a fit.
+
+    With g_t = ``records["grad_norm"]`` at step t of T = ``cfg.steps``: every g_t of the last quarter
+    (t >= floor(3T/4)) is below ``cfg.stall_grad_ratio`` x max_t g_t, and the final train accuracy
+    is below ``cfg.stall_accuracy``.  Once the gradient is that small the loss cannot move under
+    SGD, and under Adam the step eta m_hat/sqrt(v_hat) is divided by the memory of the peak; the
+    accuracy condition keeps a fit whose gradient vanished because its loss did.  The thresholds
+    sit orders of magnitude from every stored run's value (1e-6: stalled runs reach 3e-9, the
+    smallest ratio of any other run is 4e-5), so the verdict does not hang on float rounding.
+
+    Args:
+        records: the run's per-step records (``step``, ``grad_norm``; every step, or a thinned
+            subset of them for a stored run).
+        train_accuracy: the final train accuracy.
+        cfg: the run's config (steps and the thresholds).
+
+    Returns:
+        True when the run stalled (a non-finite gradient norm is never a stall).
+    """
+    grad_norms = records["grad_norm"].to_numpy(dtype=float)
+    late = grad_norms[records["step"].to_numpy() >= (3 * cfg.steps) // 4]
+    if len(late) == 0 or not np.all(np.isfinite(grad_norms)) or not train_accuracy < cfg.stall_accuracy:
+        return False
+    return bool(late.max() < cfg.stall_grad_ratio * grad_norms.max())
+
+
+def outcome(cfg: RunConfig, records: pd.DataFrame, final: Mapping[str, float], num_classes: int, diverged: bool) -> str:
+    """The run's outcome: 'diverged' (``diverged``: a training loss was not finite), else 'failed'
+    when the final train accuracy is below ``cfg.failure_factor`` / ``num_classes`` or the run
+    :func:`stalled`, else 'converged'.  One rule for every trainer (sequential and vectorised).
+
+    Args:
+        cfg: the run's config.
+        records: the per-step records (``step``, ``grad_norm``).
+        final: the last evaluation row (``train_accuracy``).
+        num_classes: K, the number of classes.
+        diverged: whether a training loss was not finite.
+
+    Returns:
+        'converged', 'diverged' or 'failed'.
+    """
     if diverged:
         return "diverged"
-    if not final["train_accuracy"] >= failure_factor / num_classes:  # NaN accuracy also fails
+    accuracy = final["train_accuracy"]
+    if not accuracy >= cfg.failure_factor / num_classes or stalled(records, accuracy, cfg):  # NaN accuracy fails
         return "failed"
     return "converged"
 
@@ -243,8 +288,8 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
     Record t describes update t, from theta_t to theta_{t+1}: its ``lr`` is eta_t, and its loss,
     accuracy and gradient norm are measured on that step's batch at theta_t, before the update.
     The outcome is 'diverged' when a training loss is not finite (the run stops there), else
-    'failed' when the final train accuracy is below ``cfg.failure_factor`` / K (K classes), else
-    'converged'.
+    'failed' when the final train accuracy is below ``cfg.failure_factor`` / K (K classes) or the
+    run stalled, else 'converged' (:func:`outcome`).
 
     Args:
         cfg: the run.
@@ -301,8 +346,8 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
             evals.append(_evaluation_row(steps_run, model, loss_fn, data, device))
     if not evals or evals[-1]["step"] != steps_run:  # a run diverging at step 0 was evaluated already
         evals.append(_evaluation_row(steps_run, model, loss_fn, data, device))
-    evals_frame = pd.DataFrame(evals)
-    outcome = _outcome(diverged, evals[-1], data.num_classes, cfg.failure_factor)
+    evals_frame, records = pd.DataFrame(evals), _records_frame(columns, extras)
+    verdict = outcome(cfg, records, evals[-1], data.num_classes, diverged)
     num_params = sum(p.numel() for p in model.parameters())
-    summary = _summary(cfg, evals_frame, outcome, steps_run, schedule, num_params, time.perf_counter() - start_time)
-    return RunResult(_records_frame(columns, extras), evals_frame, summary)
+    summary = _summary(cfg, evals_frame, verdict, steps_run, schedule, num_params, time.perf_counter() - start_time)
+    return RunResult(records, evals_frame, summary)

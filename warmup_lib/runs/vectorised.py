@@ -38,7 +38,8 @@ from warmup_lib.models import build_model, param_groups
 from warmup_lib.schedules import Schedule
 
 STACKABLE_OPTIMIZERS = ("sgd", "adam")
-_MEMBER_FIELDS = ("schedule", "seed", "failure_factor")  # may differ between the members of a stack
+# may differ between the members of a stack (the last three only change the outcome's verdict)
+_MEMBER_FIELDS = ("schedule", "seed", "failure_factor", "stall_grad_ratio", "stall_accuracy")
 _MEMBER_OPTIM_FIELDS = ("momentum", "beta1", "beta2", "eps")
 
 __all__ = ["stack_key", "train_stack"]
@@ -51,7 +52,7 @@ def stack_key(cfg: RunConfig) -> str | None:
         return None
     shared = cfg.to_dict()
     for name in _MEMBER_FIELDS:
-        shared.pop(name)
+        shared.pop(name, None)  # a field of config.ADDED_FIELDS at its default is not in the dict
     for name in _MEMBER_OPTIM_FIELDS:
         shared["optim"].pop(name)
     return json.dumps(shared, sort_keys=True)
@@ -153,8 +154,9 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
     config, in order, as :func:`warmup_lib.runs.train.run` would return it."""
     keys = {stack_key(cfg) for cfg in cfgs}
     if None in keys or len(keys) != 1:
-        raise ValueError("cfgs: a stack needs configs that differ only in schedule, seed, failure_factor and "
-                         f"optimizer hyperparameters, with optimizer in {STACKABLE_OPTIMIZERS} and no sharpness tracking")
+        raise ValueError("cfgs: a stack needs configs that differ only in schedule, seed, the outcome's thresholds "
+                         f"(failure_factor, stall_*) and optimizer hyperparameters, with optimizer in {STACKABLE_OPTIMIZERS} "
+                         "and no sharpness or Adam-state tracking")
     start_time = time.perf_counter()
     first = cfgs[0]
     device, dtype = train.run_device(first), getattr(torch, first.dtype)
@@ -227,11 +229,11 @@ def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
 def _result(cfg: RunConfig, columns: dict[str, list], evals: list[dict], diverged_step: int | None,
             schedule: Schedule, num_params: int, num_classes: int, wall: float) -> train.RunResult:
     """One member's RunResult, summarised by the sequential trainer's own rules."""
-    frame = pd.DataFrame(evals)
+    frame, records = pd.DataFrame(evals), train._records_frame(columns, {})
     steps_run = cfg.steps if diverged_step is None else diverged_step
-    outcome = train._outcome(diverged_step is not None, evals[-1], num_classes, cfg.failure_factor)
+    outcome = train.outcome(cfg, records, evals[-1], num_classes, diverged_step is not None)
     summary = train._summary(cfg, frame, outcome, steps_run, schedule, num_params, wall)
-    return train.RunResult(train._records_frame(columns, {}), frame, summary)
+    return train.RunResult(records, frame, summary)
 
 
 def _measure_step(stack: _Stack, forward, losses, accuracies, inputs: torch.Tensor,
