@@ -102,6 +102,14 @@ def test_mathjax_is_served_from_the_build(built_book: tuple[subprocess.Completed
     assert (html_dir / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax fonts are missing"
 
 
+def test_code_cells_are_set_to_fit_90_characters(built_book: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """The book's stylesheet (book/_static/code.css) is served and linked from every chapter."""
+    _, html_dir = built_book
+    assert "font-size" in (html_dir / "_static" / "code.css").read_text()
+    for page in sorted((html_dir / "notebooks").glob("*.html")):
+        assert "_static/code.css" in page.read_text(encoding="utf-8"), page.name
+
+
 def test_pages_fetch_nothing_from_the_internet(built_book: tuple[subprocess.CompletedProcess, Path]) -> None:
     _, html_dir = built_book
     remote = [str(page.relative_to(html_dir)) for page in html_dir.rglob("*.html")
