@@ -97,7 +97,8 @@ class GIAdam(torch.optim.Optimizer):
 
     Adam's update, with t counting updates from 1, m_0 = 0 and v_0 = v0::
 
-        m_t = beta1 m_{t-1} + (1 - beta1) g_t          v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t
+        v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
         theta_{t+1} = theta_t - lr (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps)
 
     v0 = 0 is Adam; GI-Adam takes v0 = g0^2, the square of a first gradient, and RI-Adam v0 = r^2
