@@ -43,8 +43,11 @@ MAX_MEMBERS = 32  # members per stack: beyond this a bigger stack no longer spee
 # Reruns of a Ray task whose worker died (killed, out of memory, node lost).  Safe: a task writes
 # nothing, and this process stores the one result that comes back.
 RAY_TASK_RETRIES = 3
+# Names the executor of every executor made here, whatever a caller asks for: the verify command
+# recomputes a chapter with a chosen executor by setting it for the notebook's kernel.
+EXECUTOR_ENV = "WARMUP_EXECUTOR"
 
-__all__ = ["EXECUTORS", "Executor", "make_executor", "make_jobs", "run_job", "run_missing"]
+__all__ = ["EXECUTORS", "EXECUTOR_ENV", "Executor", "make_executor", "make_jobs", "run_job", "run_missing"]
 
 
 def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int = MAX_MEMBERS,
@@ -249,7 +252,9 @@ class RayExecutor(Executor):
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`), with ``workers`` processes for the
-    pool and Ray executors (None: every CPU); ValueError for an unknown name or a ``workers`` < 1."""
+    pool and Ray executors (None: every CPU); ValueError for an unknown name or a ``workers`` < 1.
+    ``$WARMUP_EXECUTOR`` (:data:`EXECUTOR_ENV`), when set, replaces ``name``."""
+    name = os.environ.get(EXECUTOR_ENV) or name
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers: got {workers!r}; must be an int >= 1 (or None: every CPU)")
     if name in ("sequential", "sequential-1thread", "vectorised", "vectorised-1thread"):

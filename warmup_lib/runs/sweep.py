@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -34,7 +35,7 @@ from warmup_lib.runs import store
 from warmup_lib.config import RunConfig
 from warmup_lib.runs.calibration import choose_executor
 from warmup_lib.atomic import atomic_write_json
-from warmup_lib.runs.executors import Executor, make_executor
+from warmup_lib.runs.executors import EXECUTOR_ENV, Executor, make_executor
 from warmup_lib.runs.measure import load_or_measure_lambda0, measurement_key
 
 ETA_UNITS = ("lambda0", "absolute")
@@ -344,7 +345,8 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
         sweep: the grid.
         executor: 'auto' (a short calibration chooses, see
             :func:`warmup_lib.runs.calibration.choose_executor`), 'sequential', 'pool',
-            'vectorised', 'pool-vectorised', 'ray', or an Executor.
+            'vectorised', 'pool-vectorised', 'ray', or an Executor; ``$WARMUP_EXECUTOR`` (see
+            :func:`~warmup_lib.runs.executors.make_executor`), when set, names it instead.
         root: the results store's folder.
         progress: show a progress bar.
         ray_address: the address of a Ray cluster to join.
@@ -365,10 +367,12 @@ def run_sweep(sweep: Sweep, executor: str | Executor = "auto", root: str | Path 
     record: dict[str, Any] = {"experiment": sweep.experiment, "spec": sweep.to_dict(), "finished": False}
     atomic_write_json(record_path, record)
     first = _missing(_points(sweep, sweep.eta_trgt, lambda0s), sweep.experiment, root)
-    if isinstance(executor, str) and executor == "auto":
+    forced = os.environ.get(EXECUTOR_ENV)  # make_executor honours it; no calibration then
+    if isinstance(executor, str) and executor == "auto" and not forced:
         runner, choice = choose_executor(first, workers=workers, ray_address=ray_address)
     elif isinstance(executor, str):
-        runner, choice = make_executor(executor, workers=workers, ray_address=ray_address), {"chosen_by": "user"}
+        runner = make_executor(executor, workers=workers, ray_address=ray_address)
+        choice = {"chosen_by": EXECUTOR_ENV if forced else "user"}
     else:
         runner, choice = executor, {"chosen_by": "user"}
     record["executor"] = {"name": runner.name, **choice}
