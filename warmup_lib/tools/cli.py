@@ -12,6 +12,11 @@ to ``COMMANDS``.
 
 With ``--output DIR`` the runs go to a scratch store ``DIR/results`` unless ``$WARMUP_RESULTS``
 names one, so an execution written elsewhere never adds runs to the repository's ``results/``.
+
+``verify``: recompute a chapter into a scratch store and compare runs and claims with the committed
+ones (see :mod:`warmup_lib.tools.verify`)::
+
+    python -m warmup_lib verify notebooks/01_catapult_primer.ipynb --executor sequential --threads 1
 """
 
 from __future__ import annotations
@@ -87,6 +92,10 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_notebook_com
 from warmup_lib.tools.grids import add_sweep_command  # noqa: E402  (``sweep``: phase-diagram sweeps)
 
 COMMANDS.append(add_sweep_command)
+
+from warmup_lib.tools.verify import add_verify_command  # noqa: E402  (``verify``: recompute and compare)
+
+COMMANDS.append(add_verify_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
