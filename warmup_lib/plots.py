@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,6 +21,10 @@ from matplotlib.patches import Patch
 
 from warmup_lib.analysis.phase import cell_means, eta_axis, largest_trainable_eta
 from warmup_lib.atomic import atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.collections import QuadMesh
 
 # ---------------------------------------------------------------------------------------------------
 # Style and saving
@@ -55,8 +60,20 @@ def apply_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def figure(ncols: int = 1, nrows: int = 1, **kwargs) -> tuple[plt.Figure, np.ndarray]:
-    """A figure in the book style with a grid of panels (axes always returned as a flat array)."""
+def figure(ncols: int = 1, nrows: int = 1, **kwargs: Any) -> tuple[plt.Figure, np.ndarray]:
+    """A figure in the book style with a grid of panels (axes always returned as a flat array).
+
+    Applies :data:`STYLE` (:func:`apply_style`); the size is PANEL_WIDTH x PANEL_HEIGHT inches
+    per panel.
+
+    Args:
+        ncols: Panels per row.
+        nrows: Rows of panels.
+        **kwargs: Passed on to ``plt.subplots`` (e.g. ``sharey=True``).
+
+    Returns:
+        (fig, axes) with ``axes`` a flat array of nrows * ncols Axes, row by row.
+    """
     apply_style()
     fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_WIDTH * ncols, PANEL_HEIGHT * nrows),
                              squeeze=False, **kwargs)
@@ -64,13 +81,21 @@ def figure(ncols: int = 1, nrows: int = 1, **kwargs) -> tuple[plt.Figure, np.nda
 
 
 def label_panels(axes: Sequence[plt.Axes]) -> None:
-    """Write (a), (b), ... in the top-left corner of each panel."""
+    """Write (a), (b), ... in the top-left corner of each panel.
+
+    Args:
+        axes: The panels, in labelling order; each gets a bold left-aligned title.
+    """
     for index, ax in enumerate(axes):
         ax.set_title(f"({chr(ord('a') + index)})", loc="left", fontweight="bold")
 
 
 def log_step_axis(ax: plt.Axes) -> None:
-    """Steps on a symmetric-log axis (linear below 1, so step 0 has a place) that starts at step 0."""
+    """Steps on a symmetric-log axis (linear below 1, so step 0 has a place) that starts at step 0.
+
+    Args:
+        ax: The axes whose x axis holds the step.
+    """
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)
 
@@ -78,7 +103,17 @@ def log_step_axis(ax: plt.Axes) -> None:
 def save(fig: plt.Figure, name: str, fig_dir: str | None = None) -> str | None:
     """Write ``fig`` to ``fig_dir/name.png`` atomically (temp file + rename); do nothing if fig_dir is None.
 
-    Returns the path written, or None."""
+    The PNG is written at STYLE['savefig.dpi'] without a "Software" metadata entry, so the bytes do
+    not depend on the matplotlib version.
+
+    Args:
+        fig: The figure to write.
+        name: File name without the .png extension.
+        fig_dir: Folder to write into (created when missing); None writes nothing.
+
+    Returns:
+        The path written, or None when ``fig_dir`` is None.
+    """
     if fig_dir is None:
         return None
     path = os.path.join(fig_dir, f"{name}.png")
@@ -112,7 +147,20 @@ def plot_trajectories(runs: Sequence[Trajectory], threshold: float = 2.0, log_lo
     Panel (b) overlays each run's stability threshold ``threshold``/eta_t (dashed, same colour), and
     both panels mark catapult peaks with a triangle.  The threshold is 2/eta for GD; later chapters pass
     e.g. 38 for Adam's pre-conditioned sharpness.  ``log_steps`` uses a symmetric-log step axis (linear
-    below 1) starting at 0; ``loss_floor`` cuts the loss axis there (runs that reach round-off level)."""
+    below 1) starting at 0; ``loss_floor`` cuts the loss axis there (runs that reach round-off level).
+
+    Args:
+        runs: The runs to draw, one colour each (tab10, cycling).
+        threshold: Factor c of the stability threshold c / eta_t (2 for GD).
+        log_loss: Log scale for the loss axis.
+        log_sharpness: Log scale for the sharpness axis.
+        log_steps: Symmetric-log step axes (see :func:`log_step_axis`).
+        threshold_label: Legend label of the threshold lines.
+        loss_floor: Lower limit of the loss axis; None leaves it to matplotlib.
+
+    Returns:
+        The new two-panel Figure.
+    """
     fig, (ax_loss, ax_sharp) = figure(ncols=2)
     for index, run in enumerate(runs):
         color = COLORS[index % len(COLORS)]
@@ -151,7 +199,19 @@ def plot_trajectories(runs: Sequence[Trajectory], threshold: float = 2.0, log_lo
 def plot_outcome_map(ax: plt.Axes, eta_values: Sequence[float], warmup_steps: Sequence[int],
                      outcomes: Sequence[Sequence[str]], eta_label: str = r"$\eta_{trgt}$") -> None:
     """Categorical heatmap: rows are warmup lengths T_wrm, columns eta_trgt values, colours the outcome
-    ('converged', 'unstable', 'failed', 'diverged'); a legend lists the outcomes present."""
+    ('converged', 'unstable', 'failed', 'diverged'); a legend lists the outcomes present.
+
+    Args:
+        ax: The axes to draw on.
+        eta_values: Learning rates of the columns (tick labels), in order.
+        warmup_steps: Warmup lengths T_wrm of the rows (tick labels), bottom to top.
+        outcomes: outcomes[i][j] is the outcome at warmup_steps[i], eta_values[j]; each one of
+            :data:`OUTCOME_COLORS`' keys.
+        eta_label: x axis label.
+
+    Raises:
+        ValueError: If an outcome is not one of the four names.
+    """
     names = list(OUTCOME_COLORS)
     codes = np.array([[names.index(o) for o in row] for row in outcomes])
     cmap = ListedColormap([OUTCOME_COLORS[name] for name in names])
@@ -170,7 +230,15 @@ def plot_final_sharpness(ax: plt.Axes, eta: Sequence[float], final_sharpness: Se
                          outcomes: Sequence[str], threshold: float = 2.0) -> None:
     r"""Final sharpness against a constant learning rate, one dot per run coloured by outcome, with the
     stability curve ``threshold``/eta (dashed).  Diverged runs (no final sharpness) are drawn as crosses
-    on the bottom axis."""
+    on the bottom axis.
+
+    Args:
+        ax: The axes to draw on.
+        eta: Learning rate of each run.
+        final_sharpness: Final sharpness of each run (NaN where not available, e.g. diverged).
+        outcomes: Outcome of each run ('converged', 'unstable', 'failed', 'diverged').
+        threshold: Factor c of the stability curve c / eta (2 for GD).
+    """
     eta, final_sharpness = np.asarray(eta, dtype=float), np.asarray(final_sharpness, dtype=float)
     for name, color in OUTCOME_COLORS.items():
         chosen = np.array([o == name for o in outcomes])
@@ -216,9 +284,9 @@ def _log2_edges(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
 
 
-def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", spread: str = "std",
+def plot_phase_diagram(ax: plt.Axes, table: pd.DataFrame, metric: str = "best_test_accuracy", spread: str = "std",
                        annotate: bool = True, cmap: str = "viridis", colorbar: bool = True,
-                       fontsize: float = 9.0):
+                       fontsize: float = 9.0) -> QuadMesh:
     r"""Phase diagram of one variant: x = eta_trgt (log2; in units of 1/lambda_0 when the sweep
     measured lambda_0), y = T_wrm (log2), colour = mean of ``metric`` over the seeds that converged.
 
@@ -228,7 +296,23 @@ def plot_phase_diagram(ax: plt.Axes, table, metric: str = "best_test_accuracy", 
     [min, max]) and 'k/n' when only k of n seeds converged, in ``fontsize`` points (the text's size:
     a wide grid needs a wide axes to stay legible).  The black staircase is the trainability
     boundary: the right edge of the largest eta_trgt at which some seed converged, per row.
-    Returns the QuadMesh (for a shared colour bar)."""
+
+    Args:
+        ax: The axes to draw on.
+        table: Sweep table of one variant, as :func:`warmup_lib.analysis.phase.cell_means` reads.
+        metric: Column averaged over the converged seeds (e.g. 'best_test_accuracy').
+        spread: How an annotation shows the seeds' spread: 'std' (+-std) or 'range' ([min, max]).
+        annotate: Write the mean (and spread, k/n) in each converged cell.
+        cmap: Matplotlib colour map of the metric.
+        colorbar: Add a colour bar to the axes' figure.
+        fontsize: Size of the cell annotations in points.
+
+    Returns:
+        The QuadMesh (for a shared colour bar).
+
+    Raises:
+        ValueError: If ``spread`` is not 'std' or 'range', or ``table`` holds more than one variant.
+    """
     if spread not in ("std", "range"):
         raise ValueError(f"spread: got {spread!r}; allowed values are 'std', 'range'")
     cells = _one_variant(cell_means(table, metric))
@@ -287,9 +371,18 @@ def _draw_boundary(ax: plt.Axes, cells, etas: np.ndarray, warmups: np.ndarray, x
     ax.plot(xs, ys, color="k", linewidth=1.6)
 
 
-def plot_phase_slices(ax: plt.Axes, table, metric: str = "best_test_accuracy") -> None:
+def plot_phase_slices(ax: plt.Axes, table: pd.DataFrame, metric: str = "best_test_accuracy") -> None:
     r"""``metric`` against eta_trgt (log2) for each T_wrm of one variant: mean over the converged seeds
-    with min-max bars; cells where no seed converged are crosses on the bottom axis."""
+    with min-max bars; cells where no seed converged are crosses on the bottom axis.
+
+    Args:
+        ax: The axes to draw on.
+        table: Sweep table of one variant, as :func:`warmup_lib.analysis.phase.cell_means` reads.
+        metric: Column averaged over the converged seeds.
+
+    Raises:
+        ValueError: If ``table`` holds more than one variant.
+    """
     cells = _one_variant(cell_means(table, metric))
     eta_label = ETA_LABELS[eta_axis(table)]
     for index, (warmup, row) in enumerate(cells.groupby("warmup_steps")):
@@ -305,9 +398,15 @@ def plot_phase_slices(ax: plt.Axes, table, metric: str = "best_test_accuracy") -
     ax.legend(loc="best")
 
 
-def plot_max_trainable(ax: plt.Axes, table) -> None:
+def plot_max_trainable(ax: plt.Axes, table: pd.DataFrame) -> None:
     r"""The largest trainable eta_trgt against T_wrm (both log2), one line per variant: mean over seeds
-    (in log2) with min-max bars.  The paper's claim: longer warmup raises this maximum."""
+    (in log2) with min-max bars.  The paper's claim: longer warmup raises this maximum.
+
+    Args:
+        ax: The axes to draw on.
+        table: Sweep table (any number of variants), as
+            :func:`warmup_lib.analysis.phase.largest_trainable_eta` reads.
+    """
     largest = largest_trainable_eta(table)
     eta_label = ETA_LABELS[eta_axis(table)]
     for index, variant in enumerate(largest["variant"].unique()):
@@ -329,7 +428,16 @@ def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence
 
     Each run's thresholds factor/eta_t are drawn in its colour, one line style per entry of
     ``thresholds`` (factor, legend label): dashed, dotted, dash-dot.  Catapult peaks are triangles.
-    Steps are on a symmetric-log axis (linear below 1) when ``log_steps``."""
+    Steps are on a symmetric-log axis (linear below 1) when ``log_steps``.
+
+    Args:
+        ax_loss: Axes for the training loss.
+        ax_sharp: Axes for the sharpness and thresholds.
+        runs: The runs to draw, one colour each (tab10, cycling).
+        thresholds: (factor, legend label) pairs, at most three (further entries are not drawn).
+        log_steps: Symmetric-log step axes (see :func:`log_step_axis`).
+        legend: Add legends to both axes.
+    """
     styles = ("--", ":", "-.")
     for index, run in enumerate(runs):
         color = COLORS[index % len(COLORS)]

@@ -14,7 +14,18 @@ _LOADERS = {"mnist1d": load_mnist1d, "digits": load_digits, "cifar10": load_cifa
 
 
 def load_data(cfg: DataConfig) -> Dataset:
-    """Load the data set named by ``cfg.name`` (one of :data:`warmup_lib.config.DATASETS`)."""
+    """Load the data set named by ``cfg.name`` (one of :data:`warmup_lib.config.DATASETS`).
+
+    Args:
+        cfg: Data configuration; ``cfg.name`` picks the loader ('mnist1d', 'digits', 'cifar10',
+            'cifar100', 'chars', 'wikitext2'), the other fields are passed on to it.
+
+    Returns:
+        The loaded :class:`Dataset` (train and test tensors).
+
+    Raises:
+        ValueError: If ``cfg.name`` is not a known data set (or the loader rejects ``cfg``).
+    """
     if cfg.name not in _LOADERS:
         raise ValueError(f"data.name: got {cfg.name!r}; allowed values are {', '.join(map(repr, DATASETS))}")
     return _LOADERS[cfg.name](cfg)

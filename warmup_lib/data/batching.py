@@ -22,6 +22,17 @@ class BatchStream:
 
     The full batch without augmentation is the training tensors themselves (no copy): do not
     modify a returned batch in place.
+
+    Args:
+        dataset: The data set whose training split (``x_train``, ``y_train``) is batched.
+        batch_size: Examples per batch B, an int in [1, N]; None for the full batch (all N examples,
+            in their stored order, every step).
+        seed: Seed of the one ``torch.Generator`` behind the permutations and the augmentation.
+        augment: Apply the authors' flip / crop / mixup pipeline to every batch (NCHW images only).
+
+    Raises:
+        ValueError: If ``batch_size`` is not None or an int in [1, N], or if ``augment`` is True and
+            the inputs are not 4-D (N, C, H, W) images.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int | None, seed: int, augment: bool = False) -> None:
@@ -41,7 +52,11 @@ class BatchStream:
 
     @property
     def batches_per_epoch(self) -> int:
-        """ceil(N / B); 1 for the full batch."""
+        """Batches per epoch, ceil(N / B); 1 for the full batch.
+
+        Returns:
+            ceil(N / B) for N training examples and batch size B, or 1 when ``batch_size`` is None.
+        """
         if self.batch_size is None:
             return 1
         return math.ceil(self.dataset.x_train.shape[0] / self.batch_size)
@@ -55,7 +70,14 @@ class BatchStream:
         return indices
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next training batch (inputs, targets), augmented when ``augment`` is True."""
+        """The next training batch (inputs, targets), augmented when ``augment`` is True.
+
+        A fresh random permutation of the N examples starts each epoch; the last batch of an
+        epoch holds N mod B examples when B does not divide N.
+
+        Returns:
+            (inputs, targets): B (or N for the full batch) rows of ``x_train`` and ``y_train``.
+        """
         if self.batch_size is None:
             x, y = self.dataset.x_train, self.dataset.y_train
         else:

@@ -54,7 +54,19 @@ CIFAR_SPECS = {
 
 
 def load_digits(cfg: DataConfig) -> Dataset:
-    """sklearn's 1797 8x8 digits flattened to 64 features, a fixed seeded 1437/360 split."""
+    """sklearn's 1797 8x8 digits flattened to 64 features, a fixed seeded 1437/360 split.
+
+    The split uses :data:`DIGITS_SPLIT_SEED`, independent of ``cfg.seed``.
+
+    Args:
+        cfg: Data configuration; only ``n_train`` and ``n_test`` (first examples kept) are used.
+
+    Returns:
+        :class:`Dataset` 'digits': inputs (N, 64) standardised per example, one-hot targets (N, 10).
+
+    Raises:
+        ValueError: If ``cfg.n_train`` / ``cfg.n_test`` exceed 1437 / 360.
+    """
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
@@ -67,7 +79,14 @@ def load_digits(cfg: DataConfig) -> Dataset:
 
 
 def file_md5(path: Path) -> str:
-    """Hex MD5 digest of a file, read in 1 MiB chunks."""
+    """Hex MD5 digest of a file, read in 1 MiB chunks.
+
+    Args:
+        path: The file to hash.
+
+    Returns:
+        The 32-character lowercase hex digest.
+    """
     digest = hashlib.md5()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -91,7 +110,20 @@ def _download(spec: CifarSpec, archive: Path, md5: str) -> None:
 
 
 def parse_records(raw: bytes, spec: CifarSpec, member: str) -> tuple[np.ndarray, np.ndarray]:
-    """Split raw CIFAR bytes into images (N, 3, 32, 32) uint8 and (fine) labels (N,) int64."""
+    """Split raw CIFAR bytes into images (N, 3, 32, 32) uint8 and (fine) labels (N,) int64.
+
+    Args:
+        raw: Contents of one binary batch file: N records of ``spec.label_bytes`` + 3072 bytes.
+        spec: The CIFAR variant (label bytes per record, number of classes).
+        member: Archive member name, used in error messages.
+
+    Returns:
+        (images, labels): uint8 (N, 3, 32, 32) and int64 (N,), the last label byte of each record.
+
+    Raises:
+        ValueError: If ``raw`` is empty or not a whole number of records, or a label is
+            >= ``spec.num_classes``.
+    """
     record = spec.label_bytes + PIXEL_BYTES
     if len(raw) == 0 or len(raw) % record:
         raise ValueError(f"{member}: {len(raw)} bytes is not a whole number of {record}-byte CIFAR records")
@@ -131,6 +163,20 @@ def cifar_arrays(name: str, root: str | Path | None = None, download: bool = Fal
     to ``cache_dir()/'cifar'``) must match ``md5`` (default: the official checksum); it is fetched
     from the official address only when ``download`` is True.  A missing, truncated or corrupted
     archive raises ValueError and writes nothing to the cache.
+
+    Args:
+        name: 'cifar10' or 'cifar100'.
+        root: Folder holding the binary archive; None means ``cache_dir()/'cifar'``.
+        download: Fetch the archive from the official address when it is missing.
+        md5: Expected MD5 of the archive; None means the official checksum.  It also keys the
+            parsed-array cache ``cache_dir()/<name>_<md5>.npz``.
+
+    Returns:
+        Dict with 'x_train', 'x_test' (uint8 (N, 3, 32, 32)) and 'y_train', 'y_test' (int64 (N,)).
+
+    Raises:
+        ValueError: If ``name`` is not a CIFAR name, the archive is missing and ``download`` is
+            False, or the archive fails its checksum or cannot be parsed.
     """
     if name not in CIFAR_SPECS:
         raise ValueError(f"data.name: got {name!r}; allowed CIFAR names are {', '.join(map(repr, CIFAR_SPECS))}")
@@ -156,7 +202,19 @@ def cifar_arrays(name: str, root: str | Path | None = None, download: bool = Fal
 
 
 def load_cifar(cfg: DataConfig, md5: str | None = None) -> Dataset:
-    """CIFAR-10/100 as NCHW float32 (3, 32, 32), standardised per image, one-hot labels."""
+    """CIFAR-10/100 as NCHW float32 (3, 32, 32), standardised per image, one-hot labels.
+
+    Args:
+        cfg: Data configuration: ``name`` ('cifar10' / 'cifar100'), ``root``, ``download``,
+            ``n_train``, ``n_test``.
+        md5: Expected MD5 of the archive; None means the official checksum (see :func:`cifar_arrays`).
+
+    Returns:
+        :class:`Dataset` with inputs (N, 3, 32, 32) and one-hot targets (N, 10) or (N, 100).
+
+    Raises:
+        ValueError: As :func:`cifar_arrays`, or if ``n_train`` / ``n_test`` exceed the split sizes.
+    """
     arrays = cifar_arrays(cfg.name, cfg.root, cfg.download, md5)
     spec = CIFAR_SPECS[cfg.name]
     return classification_dataset(cfg.name, torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["y_train"]),

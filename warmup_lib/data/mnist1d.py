@@ -36,7 +36,15 @@ def _generate(seed: int) -> dict[str, np.ndarray]:
 
 
 def mnist1d_arrays(seed: int) -> dict[str, np.ndarray]:
-    """Raw MNIST-1D arrays for ``seed`` (x: (4000, 40), y: (4000,), x_test, y_test), cached."""
+    """Raw MNIST-1D arrays for ``seed`` (x: (4000, 40), y: (4000,), x_test, y_test), cached.
+
+    Args:
+        seed: Generation seed (``DataConfig.seed``); each seed is cached in its own .npz file.
+
+    Returns:
+        Dict with 'x' (float32 (4000, 40)), 'y' (int64 (4000,)), 'x_test' (float32 (1000, 40)) and
+        'y_test' (int64 (1000,)).
+    """
     path = cache_dir() / f"mnist1d_seed{seed}.npz"
     if path.exists():
         return load_npz(path)
@@ -46,7 +54,18 @@ def mnist1d_arrays(seed: int) -> dict[str, np.ndarray]:
 
 
 def load_mnist1d(cfg: DataConfig) -> Dataset:
-    """MNIST-1D with per-example standardisation and one-hot labels; input_shape (40,)."""
+    """MNIST-1D with per-example standardisation and one-hot labels; input_shape (40,).
+
+    Args:
+        cfg: Data configuration: ``seed`` (generation), ``n_train`` and ``n_test`` (first examples
+            kept; None for all 4000 / 1000).
+
+    Returns:
+        :class:`Dataset` 'mnist1d': inputs (N, 40), one-hot targets (N, 10).
+
+    Raises:
+        ValueError: If ``cfg.n_train`` / ``cfg.n_test`` exceed 4000 / 1000.
+    """
     arrays = mnist1d_arrays(cfg.seed)
     return classification_dataset("mnist1d", torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]),
                                   torch.from_numpy(arrays["x_test"]), torch.from_numpy(arrays["y_test"]),

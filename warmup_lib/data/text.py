@@ -33,7 +33,17 @@ CHARS_TRAIN_FRACTION = 0.9
 
 
 def chars_corpus(path: Path = CHARS_FILE) -> str:
-    """The shipped pydoc topics text (module docstring), checked against :data:`CHARS_SHA256`."""
+    """The shipped pydoc topics text (module docstring), checked against :data:`CHARS_SHA256`.
+
+    Args:
+        path: The xz-compressed corpus; default the copy shipped with the package.
+
+    Returns:
+        The decompressed text (465,048 characters).
+
+    Raises:
+        ValueError: If the text's SHA-256 differs from :data:`CHARS_SHA256`.
+    """
     text = lzma.decompress(path.read_bytes()).decode("utf-8")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if digest != CHARS_SHA256:
@@ -43,7 +53,19 @@ def chars_corpus(path: Path = CHARS_FILE) -> str:
 
 
 def encode(text: str, vocabulary: dict[str, int], unknown: int | None = None) -> torch.Tensor:
-    """Token ids (int64) of ``text``; characters outside the vocabulary get ``unknown``."""
+    """Token ids (int64) of ``text``; characters outside the vocabulary get ``unknown``.
+
+    Args:
+        text: The characters to encode.
+        vocabulary: Map from character to token id.
+        unknown: Id for characters outside ``vocabulary``; None makes them an error.
+
+    Returns:
+        Int64 tensor (len(text),) of token ids.
+
+    Raises:
+        ValueError: If ``unknown`` is None and ``text`` holds a character outside ``vocabulary``.
+    """
     ids = [vocabulary.get(char, unknown) for char in text]
     if unknown is None and None in ids:
         raise ValueError("text holds characters outside the vocabulary")
@@ -51,7 +73,20 @@ def encode(text: str, vocabulary: dict[str, int], unknown: int | None = None) ->
 
 
 def windows(tokens: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-overlapping (inputs, next-token targets), each (N, context), N = (len - 1) // context."""
+    """Non-overlapping (inputs, next-token targets), each (N, context), N = (len - 1) // context.
+
+    Window i is x_i = tokens[i c : (i+1) c] and y_i = tokens[i c + 1 : (i+1) c + 1], c = ``context``.
+
+    Args:
+        tokens: Token ids (len,).
+        context: Window length c in tokens.
+
+    Returns:
+        (inputs, targets), each (N, context), targets shifted by one token.
+
+    Raises:
+        ValueError: If the text is too short for one window (len - 1 < context).
+    """
     count = (tokens.numel() - 1) // context
     if count < 1:
         raise ValueError(f"data.context: got {context}; longer than the text ({tokens.numel()} tokens)")
@@ -69,7 +104,21 @@ def _lm_dataset(name: str, train_tokens: torch.Tensor, test_tokens: torch.Tensor
 
 
 def load_chars(cfg: DataConfig) -> Dataset:
-    """The pydoc corpus as a character LM data set (vocabulary: the 103 characters it holds)."""
+    """The pydoc corpus as a character LM data set (vocabulary: the 103 characters it holds).
+
+    The first 90% of the characters train, the last 10% test.
+
+    Args:
+        cfg: Data configuration: ``context`` (window length), ``n_train`` and ``n_test`` (first
+            windows kept; None for all).
+
+    Returns:
+        :class:`Dataset` 'chars': int64 inputs and targets (N, context), ``num_classes`` 103.
+
+    Raises:
+        ValueError: If the corpus fails its checksum, ``context`` is longer than a split, or
+            ``n_train`` / ``n_test`` exceed the number of windows.
+    """
     text = chars_corpus()
     vocabulary = {char: index for index, char in enumerate(sorted(set(text)))}
     split = int(len(text) * CHARS_TRAIN_FRACTION)
@@ -78,7 +127,18 @@ def load_chars(cfg: DataConfig) -> Dataset:
 
 
 def wikitext2_folder(root: str | Path | None) -> Path:
-    """The folder holding wiki.train.raw: ``root`` itself or ``root/wikitext-2-raw``."""
+    """The folder holding wiki.train.raw: ``root`` itself or ``root/wikitext-2-raw``.
+
+    Args:
+        root: Folder to look in; None means :func:`cache_dir`.
+
+    Returns:
+        The first of ``root`` and ``root/wikitext-2-raw`` that holds both wiki.train.raw and
+        wiki.test.raw.
+
+    Raises:
+        ValueError: If neither folder holds both files.
+    """
     base = Path(root) if root is not None else cache_dir()
     for folder in (base, base / "wikitext-2-raw"):
         if (folder / "wiki.train.raw").exists() and (folder / "wiki.test.raw").exists():
@@ -88,7 +148,21 @@ def wikitext2_folder(root: str | Path | None) -> Path:
 
 
 def load_wikitext2(cfg: DataConfig) -> Dataset:
-    """Raw WikiText-2 at character level; vocabulary = train characters + one ``<unk>`` id."""
+    """Raw WikiText-2 at character level; vocabulary = train characters + one ``<unk>`` id.
+
+    Args:
+        cfg: Data configuration: ``root`` (see :func:`wikitext2_folder`), ``context`` (window
+            length), ``n_train`` and ``n_test`` (first windows kept; None for all).
+
+    Returns:
+        :class:`Dataset` 'wikitext2': int64 inputs and targets (N, context); ``num_classes`` is
+        the number of distinct training characters + 1 (the ``<unk>`` id, used for test characters
+        not seen in training).
+
+    Raises:
+        ValueError: If the files are not found, ``context`` is longer than a split, or
+            ``n_train`` / ``n_test`` exceed the number of windows.
+    """
     folder = wikitext2_folder(cfg.root)
     train_text = (folder / "wiki.train.raw").read_text(encoding="utf-8")
     test_text = (folder / "wiki.test.raw").read_text(encoding="utf-8")

@@ -22,6 +22,21 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     vocabulary and the logits are (N, context, vocab).  Weights come from torch's global generator:
     seed it (``torch.manual_seed``) before building.  ``width`` is the FCN / CNN / GPT width and the
     WRN's stem filters (16 in WRN-d-k); ``widen`` is the WRN's k.
+
+    Args:
+        cfg: Model configuration: ``arch`` ('fcn', 'cnn1d', 'wrn', 'gpt'), ``width``, ``depth``,
+            ``widen`` (WRN), ``heads`` and ``final_ln`` (GPT), ``param``, ``varw``, ``act`` (not
+            GPT) and ``bias``.
+        input_shape: Shape of one example: (features,) or (C, H, W) (flattened by the FCN),
+            (L,) or (C, L) for the CNN, square (C, H, W) for the WRN, (context,) for the GPT.
+        num_classes: Number of outputs K (the vocabulary size for 'gpt').
+
+    Returns:
+        The freshly initialised model.
+
+    Raises:
+        ValueError: If ``cfg.arch`` is unknown, or the architecture rejects ``input_shape`` or
+            its settings.
     """
     if cfg.arch == "fcn":
         return FCN(math.prod(input_shape), cfg.width, cfg.depth, num_classes, cfg.param, cfg.varw, cfg.act, cfg.bias)
@@ -44,6 +59,20 @@ def param_groups(model: torch.nn.Module, cfg: ModelConfig, optimizer_name: str, 
     layer's bias shares its weight's multiplier; LayerNorm parameters and embeddings get 1.
     Everything else (SP, simple-muP, SGD, whose muP lives in the forward multipliers) is one group
     with lr_mult 1.  A trainer sets each group's lr to lr_mult * eta_t every step.
+
+    Args:
+        model: The model from :func:`build_model`; its layers carry ``adam_lr_mult``.
+        cfg: Its model configuration (``cfg.param`` decides between muP and one group).
+        optimizer_name: One of :data:`warmup_lib.config.OPTIMIZERS`; 'adam', 'gi_adam', 'ri_adam'
+            and 'radam' are Adam-type.
+        lr: The base learning rate eta each group's lr is a multiple of.
+
+    Returns:
+        List of dicts {"params": [...], "lr": lr_mult * lr, "lr_mult": lr_mult}, one per distinct
+        multiplier; every parameter of ``model`` is in exactly one group.
+
+    Raises:
+        ValueError: If ``optimizer_name`` is not a known optimizer.
     """
     if optimizer_name not in OPTIMIZERS:
         raise ValueError(f"optim.name: got {optimizer_name!r}; allowed values are {', '.join(map(repr, OPTIMIZERS))}")

@@ -19,7 +19,21 @@ MIN_LENGTH_TO_DOWNSAMPLE = 8
 
 
 class CNN1D(nn.Module):
-    """Inputs (N, L) or (N, C, L) -> logits (N, K)."""
+    """Inputs (N, L) or (N, C, L) -> logits (N, K).
+
+    Args:
+        input_shape: Shape of one example, (L,) or (C, L).
+        width: Channels of every conv layer.
+        depth: Number of conv layers.
+        num_classes: Number of logits K.
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the conv layers (the readout uses 1).
+        act: Activation name ('relu', 'tanh', 'gelu', 'linear').
+        bias: Give every layer a bias.
+
+    Raises:
+        ValueError: If ``input_shape`` is not 1-D or 2-D, or ``param`` / ``act`` is unknown.
+    """
 
     def __init__(self, input_shape: tuple[int, ...], width: int, depth: int, num_classes: int, param: str = "sp",
                  varw: float = 2.0, act: str = "relu", bias: bool = True) -> None:
@@ -39,6 +53,14 @@ class CNN1D(nn.Module):
         self.readout = ScaledLinear(width, num_classes, bias, layer_scaling(param, "readout", width, num_classes, varw))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits readout(mean_positions(phi(conv_depth(... phi(conv_1(x)) ...)))).
+
+        Args:
+            x: Inputs (N, L) (one channel) or (N, C, L).
+
+        Returns:
+            Logits (N, K).
+        """
         if x.dim() == 2:
             x = x.unsqueeze(1)
         for conv in self.convs:

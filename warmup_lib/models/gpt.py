@@ -28,7 +28,15 @@ MLP_RATIO = 4
 
 
 def sinusoidal_positions(context: int, width: int) -> torch.Tensor:
-    """P[t, 2i] = sin(t / 10000^(2i/width)), P[t, 2i+1] = cos(t / 10000^(2i/width)); shape (context, width)."""
+    """P[t, 2i] = sin(t / 10000^(2i/width)), P[t, 2i+1] = cos(t / 10000^(2i/width)); shape (context, width).
+
+    Args:
+        context: Number of positions t = 0..context-1.
+        width: Embedding width (even).
+
+    Returns:
+        Float32 table P (context, width), computed in float64.
+    """
     positions = torch.arange(context, dtype=torch.float64)[:, None]
     frequencies = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float64) / width)
     table = torch.zeros(context, width, dtype=torch.float64)
@@ -42,7 +50,18 @@ def _hidden(param: str, fan_in: int, fan_out: int, varw: float, bias: bool) -> S
 
 
 class CausalSelfAttention(nn.Module):
-    """softmax(Q K^T * scale + causal mask) V, then an output projection."""
+    """softmax(Q K^T * scale + causal mask) V, then an output projection.
+
+    scale = 1/sqrt(d_head) in SP and 1/d_head in muP / simple-muP, d_head = width / heads.
+
+    Args:
+        width: Model width d (input and output features).
+        heads: Number of attention heads (divides ``width``).
+        context: Longest sequence length (size of the causal mask).
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the Q, K, V and output projections.
+        bias: Give the projections a bias.
+    """
 
     def __init__(self, width: int, heads: int, context: int, param: str, varw: float, bias: bool) -> None:
         super().__init__()
@@ -57,6 +76,14 @@ class CausalSelfAttention(nn.Module):
         return x.view(n, t, self.heads, d // self.heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Causal multi-head attention proj(softmax(Q K^T * scale + mask) V) of ``x``.
+
+        Args:
+            x: Activations (N, T, width), T <= context.
+
+        Returns:
+            Tensor (N, T, width); position t attends to positions <= t only.
+        """
         n, t, d = x.shape
         q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
         scores = (q @ k.transpose(-2, -1)) * self.scale
@@ -65,7 +92,16 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN Transformer block."""
+    """Pre-LN Transformer block: x <- x + Attn(LN(x)); x <- x + MLP(LN(x)).
+
+    Args:
+        width: Model width d.
+        heads: Number of attention heads (divides ``width``).
+        context: Longest sequence length.
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the Dense layers.
+        bias: Give the Dense layers a bias.
+    """
 
     def __init__(self, width: int, heads: int, context: int, param: str, varw: float, bias: bool) -> None:
         super().__init__()
@@ -76,12 +112,35 @@ class Block(nn.Module):
         self.mlp_out = _hidden(param, MLP_RATIO * width, width, varw, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x + Attn(LN(x)), then + MLP(LN(.)) with MLP = W_out GELU_tanh(W_in .).
+
+        Args:
+            x: Activations (N, T, width).
+
+        Returns:
+            Tensor (N, T, width).
+        """
         x = x + self.attention(self.norm1(x))
         return x + self.mlp_out(F.gelu(self.mlp_in(self.norm2(x)), approximate="tanh"))
 
 
 class GPT(nn.Module):
-    """Token ids (N, T) with T <= context -> next-token logits (N, T, vocab)."""
+    """Token ids (N, T) with T <= context -> next-token logits (N, T, vocab).
+
+    Args:
+        context: Longest sequence length (positions table and causal mask).
+        vocab: Vocabulary size (embedding rows and logits).
+        width: Model width d.
+        depth: Number of Transformer blocks.
+        heads: Number of attention heads (divides ``width``).
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the hidden Dense layers (the readout uses 1).
+        bias: Give the Dense layers a bias.
+        final_ln: Apply a LayerNorm before the readout.
+
+    Raises:
+        ValueError: If ``width`` is not divisible by ``heads``, or ``param`` is unknown.
+    """
 
     def __init__(self, context: int, vocab: int, width: int, depth: int, heads: int, param: str = "sp",
                  varw: float = 2.0, bias: bool = True, final_ln: bool = True) -> None:
@@ -97,6 +156,17 @@ class GPT(nn.Module):
         self.readout = ScaledLinear(width, vocab, bias, layer_scaling(param, "readout", width, vocab, varw))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits readout([LN](blocks(embedding(tokens) + P[:T]))).
+
+        Args:
+            tokens: Integer token ids (N, T) in [0, vocab) with T <= context.
+
+        Returns:
+            Next-token logits (N, T, vocab).
+
+        Raises:
+            ValueError: If T exceeds the model's context.
+        """
         length = tokens.shape[1]
         if length > self.context:
             raise ValueError(f"tokens: sequence length {length} exceeds the model's context {self.context}")

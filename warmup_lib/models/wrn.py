@@ -37,7 +37,18 @@ def _conv(param: str, role: str, c_in: int, c_out: int, kernel: int, stride: int
 
 
 class WRNBlock(nn.Module):
-    """Post-norm residual block: act(LN(conv(act(LN(conv(x))))) + shortcut(x))."""
+    """Post-norm residual block: act(LN(conv(act(LN(conv(x))))) + shortcut(x)).
+
+    Args:
+        c_in: Input channels.
+        c_out: Output channels.
+        stride: Stride of the first conv (and of the shortcut).
+        size: Height = width of the (square) input.
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the 3x3 convs (the shortcut uses 1).
+        act: Activation name.
+        bias: Give every conv a bias.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int, size: int, param: str, varw: float, act: str,
                  bias: bool) -> None:
@@ -52,12 +63,35 @@ class WRNBlock(nn.Module):
         self.shortcut = _conv(param, "shortcut", c_in, c_out, 1, stride, size, varw, bias) if changes_shape else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """act(LN(conv(act(LN(conv(x))))) + shortcut(x)); the shortcut is x itself when shapes match.
+
+        Args:
+            x: Activations (N, c_in, size, size).
+
+        Returns:
+            Tensor (N, c_out, ceil(size / stride), ceil(size / stride)).
+        """
         y = self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))
         return self.act(y + (x if self.shortcut is None else self.shortcut(x)))
 
 
 class WideResNet(nn.Module):
-    """WRN-``depth``-``widen`` on (C, H, W) inputs with ``width`` stem filters -> logits (N, K)."""
+    """WRN-``depth``-``widen`` on (C, H, W) inputs with ``width`` stem filters -> logits (N, K).
+
+    Args:
+        input_shape: Shape of one image (C, H, W) with H = W.
+        depth: d of WRN-d-k; each of the three stages has (d - 4) // 6 blocks.
+        widen: Widening factor k; stage s has width * 2^s * k channels.
+        width: Stem filters (16 in the paper).
+        num_classes: Number of logits K.
+        param: Parameterisation 'sp', 'mup' or 'simple_mup'.
+        varw: Kernel variance scale sigma_w^2 of the stem and block convs.
+        act: Activation name ('relu', 'tanh', 'gelu', 'linear').
+        bias: Give every layer a bias.
+
+    Raises:
+        ValueError: If ``input_shape`` is not a square (C, H, W), or ``param`` / ``act`` is unknown.
+    """
 
     def __init__(self, input_shape: tuple[int, ...], depth: int, widen: int, width: int, num_classes: int,
                  param: str = "sp", varw: float = 2.0, act: str = "relu", bias: bool = True) -> None:
@@ -79,5 +113,13 @@ class WideResNet(nn.Module):
         self.readout = ScaledLinear(c_in, num_classes, bias, layer_scaling(param, "readout", c_in, num_classes, varw))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits readout(mean_{H,W}(blocks(act(LN(stem(x)))))).
+
+        Args:
+            x: Images (N, C, H, W).
+
+        Returns:
+            Logits (N, K).
+        """
         x = self.blocks(self.act(self.stem_norm(self.stem(x))))
         return self.readout(x.mean(dim=(2, 3)))
