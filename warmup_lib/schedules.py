@@ -64,7 +64,18 @@ def polynomial_warmup(step: Value, eta_trgt: Value, warmup_steps: Value, eta_ini
                       exponent: float = 1.0) -> torch.Tensor:
     r"""Polynomial warmup, valid for 0 <= t < T_wrm:
     :math:`\eta_t = \eta_{init} + (\eta_{trgt} - \eta_{init})\,((t+1)/T_{wrm})^k`,
-    capped at eta_trgt as in the authors' code."""
+    capped at eta_trgt as in the authors' code.  Arguments are not checked (see :func:`learning_rate`).
+
+    Args:
+        step: the update index t (numbers or tensors, broadcast together).
+        eta_trgt: the target learning rate.
+        warmup_steps: T_wrm.
+        eta_init: the rate the warmup starts from (0: the warmup starts at eta_trgt/T_wrm^k).
+        exponent: k, the polynomial's degree (1: linear warmup).
+
+    Returns:
+        eta_t as a float64 tensor.
+    """
     eta_trgt, eta_init = _f64(eta_trgt), _f64(eta_init)
     fraction = (_f64(step) + 1) / _f64(warmup_steps)
     return torch.minimum(eta_init + (eta_trgt - eta_init) * fraction**exponent, eta_trgt)
@@ -72,7 +83,18 @@ def polynomial_warmup(step: Value, eta_trgt: Value, warmup_steps: Value, eta_ini
 
 def warmup_from_init(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init: Value) -> torch.Tensor:
     r"""Warmup from eta_init with slope eta_trgt/T_wrm (paper section 6.1), for t >= 0:
-    :math:`\eta_t = \min(\eta_{init} + \eta_{trgt}(t+1)/T_{wrm},\ \eta_{trgt})`."""
+    :math:`\eta_t = \min(\eta_{init} + \eta_{trgt}(t+1)/T_{wrm},\ \eta_{trgt})`.
+    Arguments are not checked (see :func:`learning_rate`).
+
+    Args:
+        step: the update index t (numbers or tensors, broadcast together).
+        eta_trgt: the target learning rate.
+        warmup_steps: T_wrm, which sets the slope eta_trgt/T_wrm.
+        eta_init: the rate the warmup starts from (eta_c in the paper).
+
+    Returns:
+        eta_t as a float64 tensor.
+    """
     eta_trgt = _f64(eta_trgt)
     fraction = (_f64(step) + 1) / _f64(warmup_steps)  # the same rounding as polynomial_warmup
     return torch.minimum(_f64(eta_init) + eta_trgt * fraction, eta_trgt)
@@ -81,7 +103,18 @@ def warmup_from_init(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init
 def cosine_decay(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps: Value) -> torch.Tensor:
     r"""Cosine decay after warmup, valid for T_wrm <= t < T:
     :math:`\eta_t = \eta_{min} + (\eta_{trgt} - \eta_{min})\,\tfrac12(1 + \cos(\pi s / N))` with
-    s = t - T_wrm + 2, N = T - T_wrm + 1, eta_min = eta_trgt/10 (reached at t = T-1)."""
+    s = t - T_wrm + 2, N = T - T_wrm + 1, eta_min = eta_trgt/10 (reached at t = T-1).
+    Arguments are not checked (see :func:`learning_rate`).
+
+    Args:
+        step: the update index t (numbers or tensors, broadcast together).
+        eta_trgt: the target learning rate, the rate the decay starts from.
+        warmup_steps: T_wrm.
+        total_steps: T, the run's number of updates.
+
+    Returns:
+        eta_t as a float64 tensor.
+    """
     eta_trgt, warmup_steps = _f64(eta_trgt), _f64(warmup_steps)
     eta_min = ETA_MIN_FRACTION * eta_trgt
     s = _f64(step) - warmup_steps + 2
@@ -146,6 +179,18 @@ def reach_step(eta_trgt: float, warmup_steps: int, eta_init: float = 0.0, warmup
     clipped to [0, T_wrm - 1]; the paper's T_reach = T_wrm (1 - eta_c/eta_trgt) counts the same
     thing as t + 1 updates.  The closed form is corrected against the float64 formula itself, so
     it agrees with :func:`warmup_from_init` to the last bit.
+
+    Args:
+        eta_trgt: the target learning rate, > 0.
+        warmup_steps: T_wrm, an int >= 1.
+        eta_init: where the warmup starts, >= 0 (at most eta_trgt for 'polynomial').
+        warmup: 'polynomial' or 'from_init'.
+
+    Returns:
+        The 0-based update index t, in [0, T_wrm - 1].
+
+    Raises:
+        ValueError: naming the first invalid argument.
     """
     _check(eta_trgt, warmup_steps, warmup_steps, eta_init, 1.0, warmup, "constant")
     if warmup == "polynomial":
@@ -210,7 +255,17 @@ class Schedule:
         return cls(cfg.eta_trgt, cfg.warmup_steps, total_steps, cfg.eta_init, cfg.warmup_exponent, cfg.warmup, cfg.decay)
 
     def __call__(self, step: Value) -> Value:
-        """eta_t of the update index ``step`` (a number, or a tensor of indices)."""
+        """eta_t of the update index ``step`` (:func:`learning_rate` with this schedule's settings).
+
+        Args:
+            step: the update index t in [0, T), a number or a tensor of indices.
+
+        Returns:
+            eta_t, a float for a number, a float64 tensor for a tensor.
+
+        Raises:
+            ValueError: if ``step`` is outside [0, T) or not an integer.
+        """
         return learning_rate(step, self.eta_trgt, self.warmup_steps, self.total_steps, self.eta_init,
                              self.warmup_exponent, self.warmup, self.decay)
 
@@ -295,17 +350,32 @@ class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The rates of update t = ``last_epoch``: eta_t lr_mult_g for each param group g.
+
+        Past the last update the rate stays at eta_{T-1}.
+
+        Returns:
+            One rate per param group, in order.
+        """
         eta = self.schedule(min(self.last_epoch, self.schedule.total_steps - 1))
         return [eta * group["lr_mult"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        """The scheduler's state without its schedule: plain numbers (``torch.load`` safe)."""
+        """The scheduler's state without its schedule: plain numbers (``torch.load`` safe).
+
+        Returns:
+            torch's ``LRScheduler.state_dict()`` less its "schedule" entry.
+        """
         return {key: value for key, value in super().state_dict().items() if key != "schedule"}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the counter of :meth:`state_dict` and set the optimizer's rates from the
         constructor's schedule at that update (load it after the optimizer's state, as the
-        frameworks do); a ``"schedule"`` entry of an older checkpoint is ignored."""
+        frameworks do); a ``"schedule"`` entry of an older checkpoint is ignored.
+
+        Args:
+            state_dict: a dict from :meth:`state_dict`.
+        """
         super().load_state_dict({key: value for key, value in state_dict.items() if key != "schedule"})
         self._last_lr = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):

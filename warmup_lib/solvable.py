@@ -34,7 +34,15 @@ DIVERGENCE_LOSS = 1e12  # a loss this large (or non-finite) is a divergence, rec
 def quadratic_gd(curvatures: torch.Tensor, eta: float, x0: torch.Tensor, steps: int) -> torch.Tensor:
     r"""Iterate GD on :math:`L = \tfrac12\sum_i \lambda_i x_i^2`: :math:`x_{t+1} = x_t - \eta\,\lambda \odot x_t`.
 
-    Returns the iterates x_0..x_steps, shape (steps + 1, dim)."""
+    Args:
+        curvatures: the lambda_i, (dim,).
+        eta: the learning rate.
+        x0: the start point, (dim,).
+        steps: the number of GD steps, >= 0.
+
+    Returns:
+        The iterates x_0..x_steps, shape (steps + 1, dim).
+    """
     iterates = [x0]
     for _ in range(steps):
         iterates.append(iterates[-1] - eta * curvatures * iterates[-1])
@@ -42,14 +50,32 @@ def quadratic_gd(curvatures: torch.Tensor, eta: float, x0: torch.Tensor, steps: 
 
 
 def quadratic_closed_form(curvatures: torch.Tensor, eta: float, x0: torch.Tensor, steps: int) -> torch.Tensor:
-    r""":math:`x_t = (1-\eta\lambda_i)^t\,x_{0,i}` for t = 0..steps, shape (steps + 1, dim)."""
+    r"""The GD iterates on the quadratic in closed form: :math:`x_t = (1-\eta\lambda_i)^t\,x_{0,i}`.
+
+    Args:
+        curvatures: the lambda_i, (dim,).
+        eta: the learning rate.
+        x0: the start point, (dim,).
+        steps: the last t, >= 0.
+
+    Returns:
+        x_t for t = 0..steps, shape (steps + 1, dim), in the dtype of ``x0``.
+    """
     t = torch.arange(steps + 1, dtype=x0.dtype)[:, None]
     return (1 - eta * curvatures) ** t * x0
 
 
 def quadratic_diverges(curvatures: torch.Tensor, eta: float) -> bool:
-    r"""GD on the quadratic diverges (from a generic x_0) iff some :math:`|1-\eta\lambda_i| > 1`,
-    i.e. iff :math:`\eta > 2/\lambda_{\max}` (curvatures > 0)."""
+    r"""Whether GD on the quadratic diverges (from a generic x_0): iff some :math:`|1-\eta\lambda_i| > 1`,
+    i.e. iff :math:`\eta > 2/\lambda_{\max}` (curvatures > 0).
+
+    Args:
+        curvatures: the lambda_i, (dim,).
+        eta: the learning rate.
+
+    Returns:
+        True if max_i |1 - eta lambda_i| > 1.
+    """
     return bool((1 - eta * curvatures).abs().max() > 1)
 
 
@@ -62,12 +88,25 @@ class UVData:
 
     @classmethod
     def single_example(cls) -> "UVData":
-        """Lewkowycz et al.'s setting: one example x = 1, target y = 0."""
+        """Lewkowycz et al.'s setting: one example x = 1, target y = 0.
+
+        Returns:
+            The data set, x (1, 1) and y (1,) in float64.
+        """
         return cls(torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
 
     @classmethod
     def linear_teacher(cls, n: int, d: int, seed: int = 0) -> "UVData":
-        """n Gaussian inputs x ~ N(0, I/d) with realisable targets y = w*.x, w* ~ N(0, I)."""
+        """n Gaussian inputs x ~ N(0, I/d) with realisable targets y = w*.x, w* ~ N(0, I).
+
+        Args:
+            n: the number of examples.
+            d: the input dimension.
+            seed: the seed of the CPU generator that draws x and w*.
+
+        Returns:
+            The data set, x (n, d) and y (n,) in float64.
+        """
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(n, d, generator=generator, dtype=torch.float64) / math.sqrt(d)
         w_star = torch.randn(d, generator=generator, dtype=torch.float64)
@@ -75,7 +114,19 @@ class UVData:
 
 
 def uv_init(width: int, input_dim: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """U (1, m, d) and v (1, m) with i.i.d. N(0, 1) entries (float64), as in Lewkowycz et al."""
+    """U (1, m, d) and v (1, m) with i.i.d. N(0, 1) entries (float64), as in Lewkowycz et al.
+
+    Args:
+        width: m, an int >= 1.
+        input_dim: d, the input dimension.
+        seed: the seed of the CPU generator that draws U, then v.
+
+    Returns:
+        (U, v), a batch of one run.
+
+    Raises:
+        ValueError: if ``width`` is not an int >= 1.
+    """
     if not (isinstance(width, int) and width >= 1):
         raise ValueError(f"width: got {width!r}; must be an int >= 1")
     generator = torch.Generator().manual_seed(seed)
@@ -85,18 +136,45 @@ def uv_init(width: int, input_dim: int = 1, seed: int = 0) -> tuple[torch.Tensor
 
 
 def uv_output(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.Tensor:
-    r""":math:`f(x_a) = v^\top U x_a/\sqrt m` for every run and example, shape (K, n)."""
+    r"""The network's outputs :math:`f(x_a) = v^\top U x_a/\sqrt m` for every run and example.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples x (n, d).
+
+    Returns:
+        f, shape (K, n).
+    """
     return torch.einsum("kmd,nd,km->kn", u, data.x, v) / math.sqrt(u.shape[1])
 
 
 def uv_loss(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.Tensor:
-    r""":math:`L = \frac{1}{2n}\sum_a (f(x_a) - y_a)^2`, shape (K,)."""
+    r"""The loss :math:`L = \frac{1}{2n}\sum_a (f(x_a) - y_a)^2` of every run.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples and targets.
+
+    Returns:
+        L, shape (K,).
+    """
     return 0.5 * ((uv_output(u, v, data) - data.y) ** 2).mean(dim=1)
 
 
 def uv_gradients(u: torch.Tensor, v: torch.Tensor, data: UVData) -> tuple[torch.Tensor, torch.Tensor]:
-    r""":math:`\partial L/\partial U = v\,g^\top/\sqrt m`, :math:`\partial L/\partial v = U g/\sqrt m` with
-    :math:`g = \frac1n\sum_a (f_a - y_a)\,x_a`."""
+    r"""The gradients :math:`\partial L/\partial U = v\,g^\top/\sqrt m`,
+    :math:`\partial L/\partial v = U g/\sqrt m` with :math:`g = \frac1n\sum_a (f_a - y_a)\,x_a`.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples and targets.
+
+    Returns:
+        (dL/dU, dL/dv), shapes (K, m, d) and (K, m).
+    """
     residual = uv_output(u, v, data) - data.y
     g = residual @ data.x / data.x.shape[0]  # (K, d)
     scale = math.sqrt(u.shape[1])
@@ -108,7 +186,16 @@ def uv_ntk_eigenvalue(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.T
 
     :math:`\Theta_{ab} = (\|v\|^2 x_a\cdot x_b + (Ux_a)\cdot(Ux_b))/(nm)`; for d = 1 it is
     :math:`\overline{x^2}\,(\|u\|^2 + \|v\|^2)/m`.  At a point with f = y it equals the Hessian's top
-    eigenvalue; this is the lambda_0 of the thresholds 2/lambda_0 and 4/lambda_0."""
+    eigenvalue; this is the lambda_0 of the thresholds 2/lambda_0 and 4/lambda_0.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples x (n, d).
+
+    Returns:
+        lambda_max(Theta), shape (K,).
+    """
     ux = torch.einsum("kmd,nd->knm", u, data.x)
     gram = (v**2).sum(1)[:, None, None] * (data.x @ data.x.T) + ux @ ux.transpose(1, 2)
     return torch.linalg.eigvalsh(gram / (data.x.shape[0] * u.shape[1]))[:, -1]
@@ -118,7 +205,16 @@ def uv_hessian(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.Tensor:
     r"""Dense Hessian of L in the flat parameters (vec U row-major, then v), shape (K, P, P), P = m(d+1).
 
     :math:`H = J^\top J/n + \sum_a r_a \nabla^2 f_a/n` where the only second derivatives of f are
-    :math:`\partial^2 f_a/\partial U_{ie}\partial v_j = \delta_{ij} x_{ae}/\sqrt m`."""
+    :math:`\partial^2 f_a/\partial U_{ie}\partial v_j = \delta_{ij} x_{ae}/\sqrt m`.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples and targets.
+
+    Returns:
+        H, shape (K, P, P) with P = m(d+1).
+    """
     runs, width, dim = u.shape
     n, scale = data.x.shape[0], math.sqrt(width)
     jac_u = v[:, None, :, None] * data.x[None, :, None, :] / scale  # (K, n, m, d)
@@ -142,7 +238,16 @@ def uv_sharpness(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.Tensor
     .. math:: \lambda_{\max}(H) = \tfrac{SN}{2} + \sqrt{(Sc + c')^2 + S^2(N^2/4 - c^2)},
 
     which is SN (the NTK) where f = y, e.g. :math:`(\|u\|^2+\|v\|^2)/m` for x = 1, y = 0 at f = 0.
-    For d > 1 it is ``eigvalsh`` of :func:`uv_hessian`."""
+    For d > 1 it is ``eigvalsh`` of :func:`uv_hessian`.
+
+    Args:
+        u: U, (K, m, d).
+        v: v, (K, m).
+        data: the examples and targets.
+
+    Returns:
+        lambda_max(H), shape (K,).
+    """
     if u.shape[2] > 1:
         return torch.linalg.eigvalsh(uv_hessian(u, v, data))[:, -1]
     u1, width = u[:, :, 0], u.shape[1]
@@ -155,7 +260,16 @@ def uv_sharpness(u: torch.Tensor, v: torch.Tensor, data: UVData) -> torch.Tensor
 
 
 def linear_warmup_etas(eta_trgt: torch.Tensor, warmup_steps: torch.Tensor, steps: int) -> torch.Tensor:
-    r""":math:`\eta_t = \eta_{trgt}\min(1, (t+1)/T_{wrm})` for each run (rows) and t = 0..steps-1, shape (K, steps)."""
+    r"""Linear warmup rates :math:`\eta_t = \eta_{trgt}\min(1, (t+1)/T_{wrm})` for each run (rows), t = 0..steps-1.
+
+    Args:
+        eta_trgt: each run's target rate, (K,).
+        warmup_steps: each run's T_wrm, (K,).
+        steps: the number of updates T.
+
+    Returns:
+        eta_t, shape (K, steps), float64.
+    """
     t = torch.arange(steps, dtype=torch.float64)
     return polynomial_warmup(t, eta_trgt[:, None], warmup_steps.to(torch.float64)[:, None])
 
@@ -180,7 +294,18 @@ def uv_gd(u0: torch.Tensor, v0: torch.Tensor, data: UVData, etas: torch.Tensor,
 
     ``etas`` (K, T) holds each run's schedule; all runs start from (u0, v0) (batch 1 or K).  A run whose
     loss exceeds DIVERGENCE_LOSS or turns non-finite is frozen and marked diverged.  Sharpness and NTK
-    are recorded every ``record_every`` steps (NaN in between) since d > 1 needs a dense eigvalsh."""
+    are recorded every ``record_every`` steps (NaN in between) since d > 1 needs a dense eigvalsh.
+
+    Args:
+        u0: the initial U, (1, m, d) or (K, m, d).
+        v0: the initial v, (1, m) or (K, m).
+        data: the examples and targets.
+        etas: eta_t of every run, (K, T).
+        record_every: record sharpness and NTK at the steps divisible by this (and at T), >= 1.
+
+    Returns:
+        The :class:`UVTrajectory` of the K runs, with their final U and v.
+    """
     runs, steps = etas.shape
     u, v = u0.expand(runs, -1, -1).clone(), v0.expand(runs, -1).clone()
     nan = torch.full((runs, steps + 1), math.nan, dtype=torch.float64)
@@ -209,7 +334,15 @@ def uv_outcomes(trajectory: UVTrajectory, loss_tol: float = 0.5) -> list[str]:
     r"""Classify each run: 'diverged'; 'converged' if its final loss is below loss_tol x L_0 **and** the
     final point is linearly stable, :math:`\eta_T\,\lambda^H_T \le 2` (from there GD converges, if
     slowly when the catapult left little sharpness); otherwise 'unstable' (still oscillating, or resting
-    exactly on a minimum that GD at this eta cannot hold)."""
+    exactly on a minimum that GD at this eta cannot hold).
+
+    Args:
+        trajectory: the runs, with sharpness recorded at the last step.
+        loss_tol: the fraction of the initial loss L_0 below which the final loss counts as converged.
+
+    Returns:
+        One of 'diverged', 'converged', 'unstable' per run.
+    """
     final_loss, initial_loss = trajectory.loss[:, -1], trajectory.loss[:, 0]
     stable = trajectory.etas[:, -1] * trajectory.sharpness[:, -1] <= 2.0
     outcomes = []
@@ -227,8 +360,20 @@ def warmup_sweep(u0: torch.Tensor, v0: torch.Tensor, data: UVData, eta_trgts: li
                  warmup_steps: list[int], extra_steps: int, loss_tol: float = 0.5) -> list[list[str]]:
     """Outcome of linear warmup for every (T_wrm, eta_trgt) pair, one vectorised GD run per cell.
 
-    Every run lasts max(warmup_steps) + extra_steps steps.  Returns outcomes[i][j] for warmup_steps[i],
-    eta_trgts[j]."""
+    Every run lasts max(warmup_steps) + extra_steps steps; each is classified by :func:`uv_outcomes`.
+
+    Args:
+        u0: the initial U shared by all runs, (1, m, d).
+        v0: the initial v shared by all runs, (1, m).
+        data: the examples and targets.
+        eta_trgts: the target rates, the grid's columns.
+        warmup_steps: the warmup lengths T_wrm, the grid's rows.
+        extra_steps: the steps every run makes beyond the longest warmup.
+        loss_tol: passed to :func:`uv_outcomes`.
+
+    Returns:
+        outcomes[i][j] ('diverged', 'converged' or 'unstable') for warmup_steps[i], eta_trgts[j].
+    """
     grid_eta = torch.tensor(eta_trgts, dtype=torch.float64).repeat(len(warmup_steps))
     grid_warmup = torch.tensor(warmup_steps).repeat_interleave(len(eta_trgts))
     etas = linear_warmup_etas(grid_eta, grid_warmup, max(warmup_steps) + extra_steps)

@@ -274,6 +274,11 @@ class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
         return self.forward_passes >= self.max_forward_passes
 
     def get_lr(self) -> list[float]:
+        """The rates of the coming update: eta lr_mult_g for each param group g.
+
+        Returns:
+            One rate per param group, in order.
+        """
         return [self.eta * group["lr_mult"] for group in self.optimizer.param_groups]
 
     def _apply(self) -> None:
@@ -327,6 +332,11 @@ class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
         ``step(loss, inputs, targets)`` before ``optimizer.step()`` is the one call of your own
         loop; ``step()`` after it is torch's scheduler protocol (frameworks call it).
 
+        Args:
+            loss: the batch loss L(theta_t) before the update (None: only count the update).
+            inputs: the batch's inputs (needed with ``loss``).
+            targets: the batch's targets (needed with ``loss``).
+
         Returns:
             eta, the rate of the update being counted.
         """
@@ -339,12 +349,21 @@ class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
 
     def state_dict(self) -> dict:
         """eta, the reference loss, the forward passes spent, the records (as dicts) and torch's
-        counters: plain numbers only, so ``torch.load`` loads it with ``weights_only=True``."""
+        counters: plain numbers only, so ``torch.load`` loads it with ``weights_only=True``.
+
+        Returns:
+            torch's ``LRScheduler.state_dict()`` less the settings (:attr:`SETTINGS`), with
+            "records" as a list of dicts.
+        """
         state = {key: value for key, value in super().state_dict().items() if key not in self.SETTINGS}
         return state | {"records": [asdict(record) for record in self.records]}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore :meth:`state_dict`; the settings stay the constructor's."""
+        """Restore :meth:`state_dict`; the settings stay the constructor's.
+
+        Args:
+            state_dict: a dict from :meth:`state_dict` (settings in it are ignored).
+        """
         state = {key: value for key, value in state_dict.items() if key not in self.SETTINGS}
         records = [Reestimate(**record) for record in state.pop("records")]
         super().load_state_dict(state)

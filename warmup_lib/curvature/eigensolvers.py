@@ -108,6 +108,27 @@ def lanczos(
     Rayleigh-Ritz on a growing Krylov basis with full re-orthogonalisation and thick restarts;
     stops when ||A y_i - theta_i y_i|| <= tol |theta_i| for i = 1..k or after ``max_hvps``.
     ``v0`` (shape (n,) or (n, m)) warm-starts the basis; otherwise a seeded Gaussian vector.
+
+    Args:
+        matvec: v -> A v for a flat vector v of length n (A symmetric, e.g. a Hessian).
+        n: the dimension of the operator.
+        k: the number of top eigenpairs (at most n).
+        tol: the relative residual at which the solve stops, > 0.
+        v0: a warm start, (n,) or (n, m), whose columns come first in the basis;
+            None draws a seeded Gaussian vector.
+        max_hvps: the budget of operator applications.
+        max_basis: the basis size at which the basis is shrunk to the Ritz vectors (thick restart).
+        dtype: the dtype of the basis and the results.
+        device: the device of the basis and the results.
+        seed: the seed of the Gaussian start vector (and of fresh directions after an invariant
+            subspace).
+
+    Returns:
+        An :class:`EigenResult` with the top-k Ritz pairs, largest first; ``converged`` False
+        when the budget or the dimension ran out first, or the residuals are not finite.
+
+    Raises:
+        ValueError: if ``v0`` is zero.
     """
     k = min(k, n)
     if v0 is None:
@@ -159,6 +180,22 @@ def arpack(
     """Top-k (largest algebraic) eigenpairs by ``scipy.sparse.linalg.eigsh(which="LA")``.
 
     ARPACK stops when ||A y - theta y|| <= tol |theta|; ``v0`` warm-starts with its first column.
+
+    Args:
+        matvec: v -> A v for a flat vector v of length n (A symmetric, e.g. a Hessian).
+        n: the dimension of the operator.
+        k: the number of top eigenpairs (at most n).
+        tol: the relative residual at which the solve stops, > 0.
+        v0: a warm start, (n,) or (n, m), of which only the first column is used;
+            None draws a seeded Gaussian vector.
+        max_hvps: ARPACK's ``maxiter`` (its iteration limit).
+        dtype: the dtype in which ``matvec`` is applied and the results are returned.
+        device: the device in which ``matvec`` is applied and the results are returned.
+        seed: the seed of the Gaussian start vector (numpy) when ``v0`` is None.
+
+    Returns:
+        An :class:`EigenResult`, largest first, whose residuals are checked with k extra products
+        (not counted in ``hvps``).
     """
     hvps = 0
 
@@ -200,6 +237,21 @@ def top_eigenpairs(
     budget of ``max_hvps`` products runs out before every residual meets ``tol``, the best pairs
     found are returned with ``converged=False`` and a :class:`ConvergenceWarning` is issued (a
     non-finite operator, e.g. a diverged model, returns NaN residuals without a warning).
+
+    Args:
+        matvec: v -> A v for a flat vector v of length n (A symmetric, e.g. a Hessian).
+        n: the dimension of the operator.
+        k: the number of top eigenpairs, >= 1 (at most n are returned).
+        tol: the relative residual at which the solve stops, > 0.
+        v0: a warm start with n rows, (n,) or (n, m) ("eigsh" uses its first
+            column); None draws a seeded Gaussian vector.
+        max_hvps: the budget of operator applications, >= 1.
+        solver: "lanczos" or "eigsh".
+        dtype: the dtype of the results.
+        device: the device of the results.
+
+    Returns:
+        An :class:`EigenResult`, largest first.
 
     Raises:
         ValueError: if an argument is out of range (``max_hvps`` < 1 included).

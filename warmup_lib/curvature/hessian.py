@@ -35,7 +35,18 @@ DROPOUT_SEED = 0  # fixed dropout masks make H a fixed matrix across products
 
 @contextlib.contextmanager
 def module_mode(model: nn.Module, mode: str) -> Iterator[None]:
-    """Run the block with every submodule in ``mode`` ("train"/"eval"); restore each flag after."""
+    """Run the block with every submodule in ``mode`` ("train"/"eval"); restore each flag after.
+
+    Args:
+        model: the module whose submodules' ``training`` flags are set.
+        mode: "train" or "eval".
+
+    Returns:
+        A context manager (it yields None).
+
+    Raises:
+        ValueError: if ``mode`` is not one of :data:`MODES`.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     saved = [(module, module.training) for module in model.modules()]
@@ -50,7 +61,19 @@ def module_mode(model: nn.Module, mode: str) -> Iterator[None]:
 def as_batches(
     inputs: torch.Tensor | Sequence[torch.Tensor], targets: torch.Tensor | Sequence[torch.Tensor]
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Pair inputs and targets into a list of batches; a single tensor pair is one batch."""
+    """Pair inputs and targets into a list of batches; a single tensor pair is one batch.
+
+    Args:
+        inputs: one batch, or a sequence of batches.
+        targets: the matching targets, of the same kind as ``inputs``.
+
+    Returns:
+        [(inputs_b, targets_b), ...].
+
+    Raises:
+        ValueError: if one argument is a tensor and the other a sequence, or the sequences are
+            empty or of different lengths.
+    """
     if isinstance(inputs, torch.Tensor) != isinstance(targets, torch.Tensor):
         raise ValueError("inputs and targets must both be tensors or both be sequences of tensors")
     if isinstance(inputs, torch.Tensor):
@@ -64,7 +87,14 @@ def as_batches(
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that define the flat vector theta (those with requires_grad)."""
+    """The parameters that define the flat vector theta (those with requires_grad).
+
+    Args:
+        model: the network.
+
+    Returns:
+        {name: parameter} in ``model.named_parameters()`` order.
+    """
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
@@ -81,6 +111,19 @@ class HVPOperator:
 
     Attributes: ``theta`` (the flat parameter copy, in the measurement dtype), ``n`` (its length),
     ``hvps`` (products computed so far).
+
+    Args:
+        model: the network, at the parameters where H is taken.
+        loss_fn: ``loss_fn(model(x), y)`` is the mean loss on one batch.
+        inputs: one batch, or a sequence of batches.
+        targets: the matching targets.
+        method: "double_backward" or "forward_over_reverse" (module docstring).
+        dtype: compute in a copy of this dtype (None: the model's).
+        mode: "train" or "eval", the mode of normalisation and dropout layers.
+
+    Raises:
+        ValueError: if ``method`` or ``mode`` is unknown, the model has no trainable parameters,
+            or the batches do not pair up (:func:`as_batches`).
     """
 
     def __init__(
@@ -115,12 +158,28 @@ class HVPOperator:
         self._grad_graph: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split a flat vector into named tensors shaped like the trainable parameters."""
+        """Split a flat vector into named tensors shaped like the trainable parameters.
+
+        Args:
+            flat: a vector of length ``n``.
+
+        Returns:
+            {name: view of ``flat``} in the order of theta.
+        """
         pieces = torch.split(flat, [s.numel() for s in self.shapes])
         return {name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
-        """L(theta): the batch-size-weighted mean of loss_fn over the batches, in ``mode``."""
+        """L(theta) = sum_b (n_b / N) loss_fn(model(x_b; theta), y_b), in ``mode``.
+
+        Buffers are fresh copies per evaluation and dropout draws the same masks every time.
+
+        Args:
+            theta: the flat trainable parameters, length ``n``.
+
+        Returns:
+            L as a scalar tensor (differentiable in ``theta``).
+        """
         # Fresh buffer copies per evaluation: batch norm in train mode updates them in place.
         tensors = {**{k: v.clone() for k, v in self.constants.items()}, **self.unflatten(theta)}
         devices = [theta.device] if theta.device.type == "cuda" else []
@@ -132,11 +191,25 @@ class HVPOperator:
             )
 
     def gradient(self) -> torch.Tensor:
-        """dL/dtheta at the current parameters (flat, in the measurement dtype)."""
+        """dL/dtheta at the current parameters.
+
+        Returns:
+            The gradient, flat, in the measurement dtype.
+        """
         return torch.func.grad(self.loss)(self.theta)
 
     def __call__(self, vector: torch.Tensor) -> torch.Tensor:
-        """H v for a flat vector v (cast to the measurement dtype and device)."""
+        """H v for a flat vector v (cast to the measurement dtype and device); counts one product.
+
+        Args:
+            vector: v, shape (n,).
+
+        Returns:
+            H v, shape (n,), in the measurement dtype.
+
+        Raises:
+            ValueError: if ``vector`` does not have shape (n,).
+        """
         if vector.shape != (self.n,):
             raise ValueError(f"vector must have shape ({self.n},), got {tuple(vector.shape)}")
         vector = vector.to(self.theta)

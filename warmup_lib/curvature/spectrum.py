@@ -104,7 +104,22 @@ def adam_preconditioner(
 
     ``gradient`` is the flat current-batch gradient over the model's trainable parameters.
     Reads torch.optim.Adam / GI-Adam state ("step", "exp_avg_sq", group "betas", "eps").  AMSGrad,
-    ``maximize`` and L2 weight decay are refused; decoupled (AdamW) decay leaves P as it is.
+    ``maximize`` and L2 weight decay are refused; decoupled (AdamW) decay leaves P as it is::
+
+        P = (1 - beta1^(t+1)) (sqrt(v_{t+1} / (1 - beta2^(t+1))) + eps) / lr_mult,
+        v_{t+1} = beta2 v_t + (1 - beta2) g^2
+
+    Args:
+        model: the network whose trainable parameters P covers.
+        optimizer: the Adam-type optimizer holding them (its state is only read).
+        gradient: g, the flat current-batch gradient over the trainable parameters.
+
+    Returns:
+        P, flat over the trainable parameters in ``model.named_parameters()`` order.
+
+    Raises:
+        ValueError: if a parameter is not in the optimizer, a group lacks "betas"/"eps", or uses
+            amsgrad, maximize or L2 weight decay.
     """
     group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     pieces = []

@@ -121,7 +121,11 @@ class SharpnessTracker:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore :meth:`state_dict`: a resumed tracker warm-starts from the saved eigenvectors, so
-        its measurements equal an uninterrupted run's.  The settings stay the constructor's."""
+        its measurements equal an uninterrupted run's.  The settings stay the constructor's.
+
+        Args:
+            state_dict: a dict from :meth:`state_dict`.
+        """
         self.history = [dict(record) for record in state_dict["history"]]
         self._vectors = dict(state_dict["vectors"])
 

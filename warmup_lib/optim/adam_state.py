@@ -48,6 +48,16 @@ def implicit_warmup_factor(step: int | np.ndarray, beta2: float = 0.999) -> np.n
 
     GI-Adam at a constant eta_trgt steps like bias-free RMSProp with momentum at
     eta_trgt * implicit_warmup_factor(t) (module docstring); 0.032 at t = 0 for beta2 = 0.999.
+
+    Args:
+        step: t, an int or an array of ints >= 0.
+        beta2: Adam's second-moment coefficient, in [0, 1) (0 gives factor 1).
+
+    Returns:
+        sqrt(1 - beta2^(t+1)), an array of the shape of ``step``.
+
+    Raises:
+        ValueError: if ``beta2`` is outside [0, 1) or a step is negative or not an integer.
     """
     _check_beta2(beta2)
     step = np.asarray(step, dtype=float)
@@ -60,7 +70,17 @@ def implicit_warmup_deficit(beta2: float = 0.999, rtol: float = 1e-12) -> float:
     """D = sum_{t >= 1} (1 - sqrt(1 - beta2^t)): the learning-rate-steps GI-Adam's warmup loses.
 
     Summed term by term until the remaining tail, about term / (1 - beta2) since the terms fall like
-    beta2^t / 2, is below ``rtol`` of the sum.
+    beta2^t / 2, is below ``rtol`` of the sum.  D ~ 2 (1 - ln 2) / (1 - beta2), about 614 at 0.999.
+
+    Args:
+        beta2: Adam's second-moment coefficient, in [0, 1) (0 gives D = 0).
+        rtol: the relative accuracy of the sum.
+
+    Returns:
+        D in learning-rate-steps (units of eta_trgt x updates).
+
+    Raises:
+        ValueError: if ``beta2`` is outside [0, 1).
     """
     _check_beta2(beta2)
     total, t = 0.0, 1
@@ -77,6 +97,15 @@ def matching_linear_warmup(beta2: float = 0.999) -> int:
 
     A linear warmup eta_t = eta_trgt min(1, (t+1)/T_wrm) loses sum_t (1 - (t+1)/T_wrm) = (T_wrm - 1)/2
     learning-rate-steps; equating with :func:`implicit_warmup_deficit` gives T_wrm = 1 + 2 D, rounded.
+
+    Args:
+        beta2: Adam's second-moment coefficient, in [0, 1).
+
+    Returns:
+        T_wrm = round(1 + 2 D), at least 1 (1228 at beta2 = 0.999).
+
+    Raises:
+        ValueError: if ``beta2`` is outside [0, 1).
     """
     return max(1, round(1.0 + 2.0 * implicit_warmup_deficit(beta2)))
 
@@ -132,6 +161,23 @@ class AdamStateTracker:
 
     def __call__(self, step: int, model: torch.nn.Module, loss_fn: Callable, inputs: torch.Tensor,
                  targets: torch.Tensor, optimizer: torch.optim.Optimizer) -> dict[str, float] | None:
+        """Record the columns (class docstring) at the steps divisible by ``every``, before update t.
+
+        Args:
+            step: t, the index of the coming update.
+            model: the network, at theta_t.
+            loss_fn: ``loss_fn(model(inputs), targets)`` is the loss (used with ``failure_signs``).
+            inputs: the step's batch.
+            targets: the matching targets.
+            optimizer: the Adam-type optimizer, before update t (only read).
+
+        Returns:
+            None between records; else {column: value} for row t.
+
+        Raises:
+            ValueError: with ``failure_signs``, if the model lacks ``hidden``/``blocks`` or a
+                ``readout`` with a bias.
+        """
         needs_parameters = self.update_rms and (step % self.every == 0 or (step + 1) % self.every == 0)
         parameters = _flat([p for p in model.parameters() if p.requires_grad]) if needs_parameters else None
         record = None

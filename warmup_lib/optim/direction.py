@@ -105,7 +105,15 @@ def next_update_direction(optimizer: torch.optim.Optimizer,
     ``grads`` maps a parameter tensor to the gradient g of the loss (as ``backward`` would leave in
     ``.grad``; the optimizer's own ``.grad`` fields are not read).  Parameters are visited in
     param-group order, the order GIAdam uses to draw its random v0.  The optimizer and its state are
-    only read.
+    only read.  theta - eta lr_mult d is the optimizer's next update at lr = eta lr_mult (module
+    docstring).
+
+    Args:
+        optimizer: an SGD, Adam, AdamW, RAdam or GIAdam optimizer.
+        grads: {parameter: g}, the gradients of the loss at the current parameters.
+
+    Returns:
+        [(param, d, lr_mult), ...] in param-group order, d shaped like param.
 
     Raises:
         ValueError: if the optimizer is not one of :data:`SUPPORTED`.

@@ -23,7 +23,22 @@ GRADIENT_INIT_V0 = {"gi_adam": "grad", "ri_adam": "random"}  # optimizers that n
 
 
 def build_optimizer(cfg: OptimConfig, param_groups: list[dict]) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.name`` over ``param_groups`` (extra keys such as lr_mult are kept)."""
+    """The optimizer named by ``cfg.name`` over ``param_groups`` (extra keys such as lr_mult are kept).
+
+    Built with lr = 0 (the trainer sets each group's rate before every update) and no weight decay.
+
+    Args:
+        cfg: the optimizer's config: name ('sgd', 'adam', 'radam', 'gi_adam', 'ri_adam'), beta1,
+            beta2, eps and (for 'sgd') momentum.
+        param_groups: torch param groups.
+
+    Returns:
+        ``torch.optim.SGD``, ``Adam``, ``RAdam``, or :class:`~warmup_lib.optim.giadam.GIAdam` with
+        v0 = "grad" ('gi_adam') or "random" ('ri_adam').
+
+    Raises:
+        ValueError: if ``cfg.name`` is not one of those names.
+    """
     betas = (cfg.beta1, cfg.beta2)
     if cfg.name == "sgd":
         return torch.optim.SGD(param_groups, lr=0.0, momentum=cfg.momentum, dampening=0.0)
@@ -45,6 +60,13 @@ def initialise_second_moment(optimizer: torch.optim.Optimizer, model: torch.nn.M
 
     The caller draws this batch from the training stream and trains from the next one, so g0's
     batch is never trained on (code digest section 4).  Gradients are cleared afterwards.
+
+    Args:
+        optimizer: a :class:`~warmup_lib.optim.giadam.GIAdam` (it needs ``init_from_grad``).
+        model: the network, at theta_0.
+        loss_fn: ``loss_fn(model(inputs), targets)`` is the loss L.
+        inputs: the batch that defines g0.
+        targets: the matching targets.
     """
     optimizer.zero_grad(set_to_none=True)
     loss_fn(model(inputs), targets).backward()

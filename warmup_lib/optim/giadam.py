@@ -50,6 +50,10 @@ UNSUPPORTED_HINT = {"amsgrad": "use torch.optim.Adam(amsgrad=True) for AMSGrad",
 def check_options(options: dict[str, Any]) -> None:
     """Refuse, naming the key, a param group (or the defaults) that GIAdam would not honour.
 
+    Args:
+        options: a param group or the defaults dict, with at least "lr", "eps", "weight_decay",
+            "betas" and "foreach".
+
     Raises:
         ValueError: lr, eps or weight_decay < 0, a beta outside [0, 1), foreach=True, or any of
             amsgrad, capturable, differentiable, fused set (:data:`UNSUPPORTED`).
@@ -153,6 +157,9 @@ class GIAdam(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """``torch.optim.Optimizer.add_param_group``, refusing a group GIAdam would not honour.
+
+        Args:
+            param_group: the group, as for any torch optimizer (missing options take the defaults).
 
         Raises:
             ValueError: if the group sets an option :func:`check_options` refuses or holds a complex
