@@ -18,7 +18,18 @@ DOES_NOT_HOLD = "DOES NOT HOLD"
 
 
 def format_value(value: float | int | str, digits: int = 2) -> str:
-    """``value`` with ``digits`` decimals (ints as ints, strings as they are, -0.00 as 0.00, NaN as 'nan')."""
+    """``value`` with ``digits`` decimals (ints as ints, strings as they are, -0.00 as 0.00, NaN as 'nan').
+
+    Args:
+        value: the measured value: a float, an int or a str (bool is refused).
+        digits: the decimals of a float.
+
+    Returns:
+        The text.
+
+    Raises:
+        ValueError: when ``value`` is not a float, an int or a str (or is a bool).
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -43,15 +54,28 @@ class Claim:
 
     @property
     def verdict(self) -> str:
+        """'HOLDS' when the claim holds, else 'DOES NOT HOLD'."""
         return HOLDS if self.holds else DOES_NOT_HOLD
 
     @property
     def measured_text(self) -> str:
+        """The measured value as printed in the table (:func:`format_value` with ``digits``)."""
         return format_value(self.measured, self.digits)
 
 
 def claims_table(claims: Sequence[Claim]) -> str:
-    """A fixed-width text table with columns claim, measured, verdict (one row per claim, in order)."""
+    """A fixed-width text table with columns claim, measured, verdict (one row per claim, in order).
+
+    Args:
+        claims: the chapter's claims, at least one.
+
+    Returns:
+        The table: a header, a dashed rule, then one row per claim ("(label)", text, measured,
+        verdict), columns left-aligned and two spaces apart, trailing spaces stripped.
+
+    Raises:
+        ValueError: when ``claims`` is empty.
+    """
     if not claims:
         raise ValueError("claims: got an empty list; a chapter tests at least one claim")
     rows = [("", "claim", "measured", "verdict")]
@@ -63,7 +87,14 @@ def claims_table(claims: Sequence[Claim]) -> str:
 
 
 def print_claims(claims: Sequence[Claim]) -> None:
-    """Print :func:`claims_table` (the claims cell's only output)."""
+    """Print :func:`claims_table` (the claims cell's only output).
+
+    Args:
+        claims: the chapter's claims, at least one.
+
+    Raises:
+        ValueError: when ``claims`` is empty.
+    """
     print(claims_table(claims))
 
 
@@ -71,6 +102,15 @@ def parse_claims_table(text: str) -> list[dict[str, str]]:
     """Read back a table printed by :func:`claims_table`: one dict (label, claim, measured, verdict) per row.
 
     The dashed rule under the header gives each column's width, so claim texts may hold spaces.
+
+    Args:
+        text: the printed table (trailing newlines are ignored).
+
+    Returns:
+        One dict per row with the keys label (without its parentheses), claim, measured and verdict.
+
+    Raises:
+        ValueError: when ``text`` has no header, dashed rule and row.
     """
     lines = text.rstrip("\n").split("\n")
     if len(lines) < 3 or set(lines[1].replace(" ", "")) != {"-"}:
@@ -85,7 +125,17 @@ def parse_claims_table(text: str) -> list[dict[str, str]]:
 
 
 def notebook_claims(path: str | Path) -> list[dict[str, str]]:
-    """The claims printed by the cell tagged 'claims' of the executed notebook at ``path``."""
+    """The claims printed by the cell tagged 'claims' of the executed notebook at ``path``.
+
+    Args:
+        path: an executed .ipynb file; the last cell tagged 'claims' is read.
+
+    Returns:
+        The rows of its printed table (:func:`parse_claims_table`).
+
+    Raises:
+        ValueError: when no cell is tagged 'claims' or its output is not a claims table.
+    """
     notebook = json.loads(Path(path).read_text())
     cells = [cell for cell in notebook["cells"] if "claims" in cell.get("metadata", {}).get("tags", [])]
     if not cells:

@@ -370,12 +370,28 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The config as nested plain dicts (the inverse of :meth:`from_dict`), without the fields of
-        :data:`ADDED_FIELDS` that are at their default (so the run ids of older configs stay)."""
+        :data:`ADDED_FIELDS` that are at their default (so the run ids of older configs stay).
+
+        Returns:
+            Field name -> value, the sections (data, model, optim, schedule) as dicts of their fields.
+        """
         return _plain(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        """The config of :meth:`to_dict`'s nested dicts; missing fields keep their defaults."""
+        """The config of :meth:`to_dict`'s nested dicts; missing fields keep their defaults.
+
+        Args:
+            values: field name -> value, a section (data, model, optim, schedule) as a dict of its
+                fields.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ValueError: naming an unknown field, a section that is not a dict, or the first
+                invalid value.
+        """
         _known_fields(cls, values, "")
         kwargs = {}
         for key, value in values.items():
@@ -514,7 +530,18 @@ for _preset in PRESET_NAMES:
 
 
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
-    """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``."""
+    """Parameters to inject into ``notebook`` (file stem, e.g. '01_catapult_primer') for ``preset``.
+
+    Args:
+        notebook: the chapter notebook's file stem.
+        preset: one of :data:`PRESET_NAMES` ('smoke', 'book', 'paper').
+
+    Returns:
+        ``{"preset": preset}`` with the notebook's entry of :data:`PRESETS` for that preset.
+
+    Raises:
+        ValueError: naming an unknown preset, or a notebook without a preset.
+    """
     _require_choice(preset, "preset", PRESET_NAMES)
     _require(notebook in PRESETS[preset], "notebook",
              f"no {preset!r} preset for {notebook!r}; known notebooks: {', '.join(sorted(PRESETS[preset])) or 'none'}")

@@ -33,7 +33,14 @@ CELL_KEYS = ["variant", "warmup_steps"]  # with the eta axis: one cell of a phas
 
 
 def eta_axis(table: pd.DataFrame) -> str:
-    """The eta column of a sweep table: 'c' (eta_trgt lambda_0) when every run has one, else 'eta_trgt'."""
+    """The eta column of a sweep table: 'c' (eta_trgt lambda_0) when every run has one, else 'eta_trgt'.
+
+    Args:
+        table: a sweep table (:func:`warmup_lib.runs.sweep.sweep_table`).
+
+    Returns:
+        'c' when the table has a ``c`` column without NaN, else 'eta_trgt'.
+    """
     return "c" if "c" in table and table["c"].notna().all() else "eta_trgt"
 
 
@@ -90,8 +97,16 @@ def warmup_gain(table: pd.DataFrame, variant: str) -> float:
     """eta_max at the longest warmup / eta_max at the shortest T_wrm (no warmup), for ``variant``:
     how much larger a target learning rate warmup makes trainable (seeds: geometric means).
 
+    gain = eta_max(T_wrm = max) / eta_max(T_wrm = min), eta_max from :func:`largest_trainable_eta`
+    over the T_wrm rows where some seed converged.
+
+    Args:
+        table: a sweep table.
+        variant: the variant whose rows are compared.
+
     Returns:
-        The ratio, NaN when ``variant`` never converged."""
+        The ratio, NaN when ``variant`` never converged.
+    """
     rows = largest_trainable_eta(table)
     rows = rows[rows["variant"] == variant].sort_values("warmup_steps")
     return float(rows["eta_max"].iloc[-1] / rows["eta_max"].iloc[0]) if len(rows) else math.nan
@@ -140,8 +155,18 @@ def variance_shares(table: pd.DataFrame, variant: str, margin: int = 1,
     with SS_eta = n_T sum_i (abar_i. - abar)^2 and SS_T = n_eta sum_j (abar_.j - abar)^2, gives the
     shares SS_eta / SS_total and SS_T / SS_total.
 
+    Args:
+        table: a sweep table with at most one run per (variant, eta, warmup_steps, seed).
+        variant: the variant analysed.
+        margin: the doublings below the boundary an interior column must sit, an int.
+        metric: the column whose seed means a_{ij} are decomposed.
+
     Returns:
-        {"eta_share", "warmup_share", "columns"}: NaN shares with fewer than 2 interior columns.
+        {"eta_share", "warmup_share", "columns"}: NaN shares with fewer than 2 interior columns
+        (or when SS_total = 0); ``columns`` counts the interior eta columns.
+
+    Raises:
+        ValueError: from :func:`cell_means`, when a cell holds two runs of one seed.
     """
     cells = cell_means(table, metric)
     cells = cells[cells["variant"] == variant]
@@ -164,9 +189,18 @@ def best_to_boundary(table: pd.DataFrame, variant: str, metric: str = "best_test
     """Mean over T_wrm rows of log2(eta_max / eta_best): how many doublings below the row's
     trainability boundary (the largest eta any seed trained at) its best seed-mean ``metric`` sits.
 
+    Args:
+        table: a sweep table with at most one run per (variant, eta, warmup_steps, seed).
+        variant: the variant analysed.
+        metric: the column whose seed mean picks eta_best in each row.
+
     Returns:
         0 when the best eta is the last one that trains (as the paper finds for SGD); NaN without
-        a converged cell."""
+        a converged cell.
+
+    Raises:
+        ValueError: from :func:`cell_means`, when a cell holds two runs of one seed.
+    """
     cells = cell_means(table, metric)
     cells = cells[(cells["variant"] == variant) & cells["mean"].notna()]
     bound = largest_trainable_eta(table)

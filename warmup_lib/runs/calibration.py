@@ -97,7 +97,22 @@ def choose_executor(configs: Sequence[RunConfig], workers: int | None = None, ra
     the one chosen so far; so the choice is never predicted slower than the plain loop.  Candidates:
     '-1thread' ones when torch uses more than one thread here, vectorised ones when at least two
     configs stack, pools when there is more than one CPU, Ray only with ``ray_address``.
-    Returns the chosen executor (a pool stays warm) and a JSON-ready record.
+
+    Args:
+        configs: the sweep's configs still to run (S = the sum of their ``steps``); empty: the
+            plain loop is returned without measuring.
+        workers: processes of the pool and Ray candidates (None: every CPU this process may use).
+        ray_address: the Ray cluster to measure (None: Ray is no candidate).
+        calibration_steps: the steps each config is shortened to (None: max(10, T_min/10), T_min
+            the shortest config's steps).
+        candidates: the executor names to measure besides the plain loop (None: chosen as above).
+
+    Returns:
+        (executor, record): the chosen executor (a pool stays warm; the others are closed) and a
+        JSON-ready record with ``chosen_by``, ``rates`` (steps, wall_s, steps_per_s per executor,
+        pool start-up seconds), ``predicted_s``, ``calibration_steps`` and, where no pool or Ray
+        was measured for lack of work, a ``reason`` (empty ``configs``: ``chosen_by``, empty
+        ``rates`` and the ``reason`` only).
     """
     record: dict[str, Any] = {"chosen_by": "calibration", "rates": {}}
     if not configs:

@@ -32,7 +32,18 @@ __all__ = ["FrameComparison", "RunComparison", "StoreComparison", "compare_frame
 
 
 def differences(stored: np.ndarray, recomputed: np.ndarray) -> np.ndarray:
-    """|x - y| elementwise, 0 where both are NaN or the same infinity, inf where only one is finite."""
+    """|x - y| elementwise, 0 where both are NaN or the same infinity, inf where only one is finite.
+
+    A NaN against a number, and inf against -inf, give inf as well (a run that diverged in one
+    result only).
+
+    Args:
+        stored: x, the committed values (any array-like of numbers, cast to float).
+        recomputed: y, the recomputed values, of the same shape as ``stored``.
+
+    Returns:
+        A float array of the elementwise differences, of the inputs' (broadcast) shape.
+    """
     stored, recomputed = np.asarray(stored, dtype=float), np.asarray(recomputed, dtype=float)
     with np.errstate(invalid="ignore"):
         gap = np.abs(stored - recomputed)
@@ -65,7 +76,12 @@ class FrameComparison:
         return self.only_stored == 0 and self.only_recomputed == 0 and not self.columns["differing"].any()
 
     def differing(self) -> pd.DataFrame:
-        """The rows of ``columns`` with a difference, largest relative difference first."""
+        """The rows of ``columns`` with a difference, largest relative difference first.
+
+        Returns:
+            The rows of ``columns`` whose ``differing`` count is > 0, sorted by ``max_rel``
+            descending (empty when every common value is equal).
+        """
         return self.columns[self.columns["differing"] > 0].sort_values("max_rel", ascending=False)
 
 
@@ -111,15 +127,27 @@ class RunComparison:
 
     @property
     def identical(self) -> bool:
+        """True when records and evaluations are equal (:attr:`FrameComparison.equal`) and the
+        outcomes agree."""
         return self.records.equal and self.evals.equal and self.outcomes[0] == self.outcomes[1]
 
     @property
     def same_outcome(self) -> bool:
+        """True when the stored and the recomputed run have the same outcome."""
         return self.outcomes[0] == self.outcomes[1]
 
 
 def compare_results(stored: RunResult, recomputed: RunResult) -> tuple[FrameComparison, FrameComparison]:
-    """(records, evaluations) of two results of one run compared (:func:`compare_frames`)."""
+    """(records, evaluations) of two results of one run compared (:func:`compare_frames`).
+
+    Args:
+        stored: the committed result (relative differences are relative to its values).
+        recomputed: the recomputed result of the same run.
+
+    Returns:
+        (records comparison, evaluations comparison), each a :class:`FrameComparison` matched
+        on ``step``.
+    """
     return compare_frames(stored.records, recomputed.records), compare_frames(stored.evals, recomputed.evals)
 
 
@@ -152,7 +180,16 @@ VOLATILE_KEYS = ("executor", "wall_s", "wall_time_s")
 
 def json_differences(stored: Any, recomputed: Any) -> list[tuple[str, Any, Any]]:
     """(dotted path, stored value, recomputed value) of every leaf of two JSON documents that
-    differs (a leaf present in one only is paired with None), leaves under :data:`VOLATILE_KEYS` left out."""
+    differs (a leaf present in one only is paired with None), leaves under :data:`VOLATILE_KEYS` left out.
+
+    Args:
+        stored: the committed document (parsed JSON: dicts, lists and scalars).
+        recomputed: the recomputed document.
+
+    Returns:
+        The differing leaves sorted by path; a path is dotted for dict keys and indexed for list
+        items, e.g. ``"rates.pool.steps"`` or ``"eta_values[2]"``; empty when the documents agree.
+    """
     left, right = _json_leaves(stored), _json_leaves(recomputed)
     return [(path, left.get(path), right.get(path)) for path in sorted({*left, *right})
             if left.get(path) != right.get(path) and not _volatile(path)]

@@ -54,7 +54,20 @@ def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int =
               min_jobs: int = 1) -> list[list[RunConfig]]:
     """Split ``configs`` into jobs: singles, or (``vectorised``) stacks of configs that share a
     :func:`warmup_lib.runs.vectorised.stack_key`, of at most ``max_members`` each and cut so that there
-    are at least ``min_jobs`` jobs where the configs allow it (to keep every pool worker busy)."""
+    are at least ``min_jobs`` jobs where the configs allow it (to keep every pool worker busy).
+
+    A stack holds at most min(max_members, ceil(N / min_jobs)) configs (N = len(configs), at least 1).
+
+    Args:
+        configs: the runs to split.
+        vectorised: False gives one job per config; True stacks configs of equal stack key.
+        max_members: the most configs per stack (default :data:`MAX_MEMBERS`).
+        min_jobs: the fewest jobs wanted (the pool's workers); values < 1 count as 1.
+
+    Returns:
+        The jobs, each a list of configs: the stacks first (in the order their keys first
+        appear), then the configs that cannot be stacked, one per job.
+    """
     if not vectorised:
         return [[cfg] for cfg in configs]
     from warmup_lib.runs.vectorised import stack_key
@@ -75,7 +88,22 @@ def make_jobs(configs: Sequence[RunConfig], vectorised: bool, max_members: int =
 def run_job(experiment: str, job: Sequence[RunConfig], root: str | Path, write: bool = True,
             executor: str | None = None) -> list[Any]:
     """Train one job and store its runs (``write``, recording ``executor``, the name of the executor
-    that runs the job, in each run's environment); returns the RunResults.  Stored runs are loaded."""
+    that runs the job, in each run's environment); returns the RunResults.
+
+    With ``write`` the configs already stored are skipped; one config left is trained by
+    :func:`warmup_lib.runs.train.run`, several by :func:`warmup_lib.runs.vectorised.train_stack`.
+
+    Args:
+        experiment: the store's experiment folder.
+        job: the configs of the job (one, or a stack of one stack key).
+        root: the results store's folder.
+        write: store the trained runs (False: train every config and store nothing, as calibration does).
+        executor: the executor's name, recorded in each stored run's environment (None: not known).
+
+    Returns:
+        The RunResults of the configs trained now, in order (the stored ones are skipped, not
+        loaded: empty when every config was stored).
+    """
     todo = [cfg for cfg in job if not store.is_done(experiment, cfg, root)] if write else list(job)
     if len(todo) == 1:
         from warmup_lib.runs import train
@@ -135,6 +163,14 @@ class Executor:
     workers = 1
 
     def jobs(self, configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
+        """The jobs this executor splits ``configs`` into (:func:`make_jobs`, at least ``workers`` jobs).
+
+        Args:
+            configs: the runs to execute.
+
+        Returns:
+            The jobs, each a list of configs (stacks when ``vectorised``).
+        """
         return make_jobs(configs, self.vectorised, min_jobs=self.workers)
 
     def _map(self, experiment: str, jobs: list[list[RunConfig]], root: str, write: bool) -> Iterator[tuple[list, list]]:
@@ -144,7 +180,20 @@ class Executor:
     def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
             progress: bool = True, write: bool = True) -> list[Any]:
         """Store every config of ``configs`` (a tqdm bar over runs shows progress and ETA).
-        With ``write`` False nothing is stored and the RunResults are returned (calibration)."""
+        With ``write`` False nothing is stored and the RunResults are returned (calibration).
+
+        Args:
+            experiment: the store's experiment folder.
+            configs: the runs; those already stored are not trained again.
+            root: the results store's folder.
+            progress: show the progress bar.
+            write: store the runs (False: train every config, store nothing).
+
+        Returns:
+            With ``write`` False the RunResults of all configs, in the order the jobs finish;
+            with ``write`` True those the sequential executors trained in this process (the
+            pool and Ray executors return none), never the ones loaded from the store.
+        """
         results: list[Any] = []
         if not configs:
             return results
@@ -169,6 +218,19 @@ class SequentialExecutor(Executor):
 
     def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
             progress: bool = True, write: bool = True) -> list[Any]:
+        """:meth:`Executor.run`, with torch held to one intra-op thread while it runs when
+        ``single_thread`` (the thread count is restored afterwards, also on an error).
+
+        Args:
+            experiment: the store's experiment folder.
+            configs: the runs; those already stored are not trained again.
+            root: the results store's folder.
+            progress: show the progress bar.
+            write: store the runs (False: train every config, store nothing).
+
+        Returns:
+            The RunResults of the runs trained now (see :meth:`Executor.run`).
+        """
         previous = torch.get_num_threads()
         if self.single_thread:
             torch.set_num_threads(1)
@@ -179,7 +241,12 @@ class SequentialExecutor(Executor):
 
 
 class PoolExecutor(Executor):
-    """A pool of ``workers`` single-threaded spawn processes; each stores the runs it trains."""
+    """A pool of ``workers`` single-threaded spawn processes; each stores the runs it trains.
+
+    Args:
+        workers: the worker processes (None: every CPU this process may use).
+        vectorised: send stacks of configs (name 'pool-vectorised') instead of single configs ('pool').
+    """
 
     def __init__(self, workers: int | None = None, vectorised: bool = False) -> None:
         self.workers = workers or len(os.sched_getaffinity(0))
@@ -189,7 +256,11 @@ class PoolExecutor(Executor):
                                          initializer=_pool_worker_setup, initargs=(os.getpid(),))
 
     def warm_up(self) -> float:
-        """Start every worker and import the trainer in it; returns the seconds it took."""
+        """Start every worker and import the trainer in it; returns the seconds it took.
+
+        Returns:
+            The wall-clock seconds until every one of the ``workers`` processes had answered.
+        """
         start = time.perf_counter()
         list(self._pool.map(_warm_worker, range(self.workers)))
         return time.perf_counter() - start
@@ -202,6 +273,7 @@ class PoolExecutor(Executor):
                 yield pending.pop(future), future.result()
 
     def close(self) -> None:
+        """Shut the pool down: pending jobs are cancelled, running ones finish, workers exit."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -246,6 +318,7 @@ class RayExecutor(Executor):
             yield job, ([] if write else results)
 
     def close(self) -> None:
+        """Shut Ray down if this executor started it (a Ray started elsewhere is left running)."""
         if self._started_here:
             self._ray.shutdown()
 
@@ -253,7 +326,24 @@ class RayExecutor(Executor):
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
     """The executor called ``name`` (one of :data:`EXECUTORS`), with ``workers`` processes for the
     pool and Ray executors (None: every CPU); ValueError for an unknown name or a ``workers`` < 1.
-    ``$WARMUP_EXECUTOR`` (:data:`EXECUTOR_ENV`), when set, replaces ``name``."""
+    ``$WARMUP_EXECUTOR`` (:data:`EXECUTOR_ENV`), when set, replaces ``name``.
+
+    Args:
+        name: one of :data:`EXECUTORS` ('sequential', 'sequential-1thread', 'vectorised',
+            'vectorised-1thread', 'pool', 'pool-vectorised', 'ray').
+        workers: processes of the pool executors, CPUs of a local Ray (None: every CPU); an int >= 1.
+        ray_address: the Ray cluster to join ('auto', 'host:port' or 'ray://host:port'; None
+            starts a local Ray).
+
+    Returns:
+        A new :class:`SequentialExecutor`, :class:`PoolExecutor` or
+        :class:`RayExecutor`.
+
+    Raises:
+        ValueError: naming ``workers`` when it is not an int >= 1 (or None), or naming the
+            allowed executors when ``name`` is unknown.
+        ImportError: for 'ray' when ray is not installed.
+    """
     name = os.environ.get(EXECUTOR_ENV) or name
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers: got {workers!r}; must be an int >= 1 (or None: every CPU)")

@@ -57,6 +57,9 @@ def measurement_key(cfg: RunConfig, quantity: str, **settings: Any) -> str:
     Returns:
         The first 16 hex digits of sha256 over the JSON of the config without the fields in
         ``QUANTITIES[quantity]``, with ``settings`` added.
+
+    Raises:
+        ValueError: naming the allowed quantities when ``quantity`` is not one of them.
     """
     if quantity not in QUANTITIES:
         raise ValueError(f"quantity: got {quantity!r}; allowed values are {sorted(QUANTITIES)}")
@@ -161,6 +164,9 @@ def measure_initial_curvature(cfg: RunConfig, tol: float = 1e-3) -> dict[str, An
         ``{"lambda_H", "lambda_PH", "participation", "num_params"}``, where the participation ratio
         1 / sum_i u_i^4 of the top unit eigenvector u of P^-1/2 H P^-1/2 is about 1 when u sits on a
         single parameter and up to n when it is spread evenly.
+
+    Raises:
+        ValueError: naming ``optim.name`` when the optimizer is not Adam-type.
     """
     from warmup_lib.curvature.spectrum import preconditioned_sharpness, sharpness
     from warmup_lib.optim.factory import GRADIENT_INIT_V0
@@ -181,19 +187,64 @@ def measure_initial_curvature(cfg: RunConfig, tol: float = 1e-3) -> dict[str, An
 def load_or_measure_lambda0(experiment: str, cfg: RunConfig, batches: int = 10,
                             root: str | Path = "results") -> dict[str, Any]:
     """:func:`measure_lambda0` through the cache (:func:`load_or_measure`); the record's
-    ``"lambda_0"`` is the value."""
+    ``"lambda_0"`` is the value.
+
+    lambda_0 = (1/M) sum_m lambda_max(H(theta_0; batch_m)), recorded in
+    ``<root>/<experiment>/lambda0.json`` under :func:`measurement_key` with ``batches``.
+
+    Args:
+        experiment: the store's experiment folder.
+        cfg: the run's config.
+        batches: M, the training batches averaged (ignored for full batch, but part of the key).
+        root: the results store's root.
+
+    Returns:
+        The record ``{"lambda_0", "per_batch", "batches"}``, loaded or measured now.
+    """
     return load_or_measure(experiment, "lambda0", cfg, lambda: measure_lambda0(cfg, batches), root, batches=batches)
 
 
 def load_or_search(experiment: str, cfg: RunConfig, eta0: float, delta: float = 0.1, eta_max: float | None = None,
                    method: str = "paper", root: str | Path = "results") -> dict[str, Any]:
-    """:func:`measure_critical_lr` through the cache (:func:`load_or_measure`)."""
+    """:func:`measure_critical_lr` through the cache (:func:`load_or_measure`).
+
+    eta_c is recorded in ``<root>/<experiment>/critical_lr.json`` under :func:`measurement_key`
+    with the search's settings (eta0, delta, eta_max, method).
+
+    Args:
+        experiment: the store's experiment folder.
+        cfg: the run's config.
+        eta0: where the search starts.
+        delta: the loss-rise tolerance of the search.
+        eta_max: the cap of the search; None for no cap.
+        method: 'paper' (doubling then bisection) or 'model'.
+        root: the results store's root.
+
+    Returns:
+        The record of :func:`measure_critical_lr` (``"eta_c"`` is the value), loaded or measured now.
+    """
     return load_or_measure(experiment, "critical_lr", cfg, lambda: measure_critical_lr(cfg, eta0, delta, eta_max, method),
                            root, eta0=eta0, delta=delta, eta_max=eta_max, method=method)
 
 
 def load_or_measure_initial_curvature(experiment: str, cfg: RunConfig, tol: float = 1e-3,
                                       root: str | Path = "results") -> dict[str, Any]:
-    """:func:`measure_initial_curvature` through the cache (:func:`load_or_measure`)."""
+    """:func:`measure_initial_curvature` through the cache (:func:`load_or_measure`).
+
+    lambda_0^H and lambda_0^{P^-1 H} are recorded in ``<root>/<experiment>/initial_curvature.json``
+    under :func:`measurement_key` with ``tol``.
+
+    Args:
+        experiment: the store's experiment folder.
+        cfg: the run's config; its optimizer must be 'adam', 'gi_adam' or 'ri_adam'.
+        tol: the eigensolver's relative residual.
+        root: the results store's root.
+
+    Returns:
+        The record ``{"lambda_H", "lambda_PH", "participation", "num_params"}``, loaded or measured now.
+
+    Raises:
+        ValueError: when the record is absent and the optimizer is not Adam-type.
+    """
     return load_or_measure(experiment, "initial_curvature", cfg, lambda: measure_initial_curvature(cfg, tol), root,
                            tol=tol)

@@ -95,7 +95,16 @@ def results_root(default: str | Path = "results") -> Path:
 
 
 def run_id(cfg: RunConfig) -> str:
-    """First 16 hex digits of sha256 of the canonical config JSON: stable across processes and machines."""
+    """First 16 hex digits of sha256 of the canonical config JSON: stable across processes and machines.
+
+    run-id = sha256(``cfg.to_json()``)[:16] (hex).
+
+    Args:
+        cfg: the run's config.
+
+    Returns:
+        The run id, 16 lowercase hex digits (the run's folder name in the store).
+    """
     return hashlib.sha256(cfg.to_json().encode()).hexdigest()[:16]
 
 
@@ -132,7 +141,19 @@ def experiment_dir(experiment: str, root: str | Path = "results") -> Path:
 
 
 def run_dir(experiment: str, cfg: RunConfig, root: str | Path = "results") -> Path:
-    """Where the run of ``cfg`` lives (whether or not it exists yet)."""
+    """Where the run of ``cfg`` lives (whether or not it exists yet).
+
+    Args:
+        experiment: the experiment's name (:func:`validate_experiment`).
+        cfg: the run's config.
+        root: the results store's folder.
+
+    Returns:
+        ``<root>/<experiment>/<run id>`` (:func:`run_id`).
+
+    Raises:
+        ValueError: when ``experiment`` is not a valid experiment name.
+    """
     return experiment_dir(experiment, root) / run_id(cfg)
 
 
@@ -335,6 +356,14 @@ def is_done(experiment: str, cfg: RunConfig, root: str | Path = "results") -> bo
 
     A damaged run counts as not done (a :class:`DamagedRunWarning` names it), so that it is
     recomputed; nothing is moved or written here.
+
+    Args:
+        experiment: the experiment's name.
+        cfg: the run's config.
+        root: the results store's folder.
+
+    Returns:
+        True when the run folder exists and passes every checksum, False otherwise.
     """
     folder = run_dir(experiment, cfg, root)
     if not folder.is_dir():
@@ -364,6 +393,15 @@ def _load_folder(folder: Path) -> RunResult:
 
 def load_run(experiment: str, cfg: RunConfig, root: str | Path = "results") -> RunResult:
     """The stored result of ``cfg``.
+
+    Args:
+        experiment: the experiment's name.
+        cfg: the run's config.
+        root: the results store's folder.
+
+    Returns:
+        The :class:`~warmup_lib.runs.train.RunResult`: records and evaluations read back exactly
+        (round-trip floats) and the summary with the config under ``"config"``, keys sorted.
 
     Raises:
         FileNotFoundError: when it has not been run (to completion).
@@ -442,7 +480,15 @@ def damaged_runs(experiment: str, root: str | Path = "results") -> dict[str, str
 def list_runs(experiment: str, root: str | Path = "results") -> pd.DataFrame:
     """One row per finished, intact run of ``experiment``: run_id, the summary fields and the
     config fields (dotted names such as ``schedule.eta_trgt``), sorted by run_id.  A damaged run
-    is left out with a :class:`DamagedRunWarning` naming it."""
+    is left out with a :class:`DamagedRunWarning` naming it.
+
+    Args:
+        experiment: the experiment's name.
+        root: the results store's folder.
+
+    Returns:
+        The table; an empty DataFrame (no columns) when the experiment holds no intact run.
+    """
     rows = []
     for folder in _run_folders(experiment, root):
         try:
@@ -473,6 +519,9 @@ def thin_records(experiment: str, root: str | Path = "results", every: int = 20)
 
     Returns:
         The number of runs whose records were thinned.
+
+    Raises:
+        ValueError: when ``every`` is not an int >= 1.
     """
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
         raise ValueError(f"every: got {every!r}; must be an int >= 1")

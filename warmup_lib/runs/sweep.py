@@ -146,7 +146,12 @@ class Sweep:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """The sweep as plain JSON values, as recorded in sweep.json (the inverse of :meth:`from_dict`)."""
+        """The sweep as plain JSON values, as recorded in sweep.json (the inverse of :meth:`from_dict`).
+
+        Returns:
+            Every field by name, ``base`` as :meth:`RunConfig.to_dict`, tuples as lists and the
+            variants and axes as plain dicts.
+        """
         return {"experiment": self.experiment, "base": self.base.to_dict(), "eta_trgt": list(self.eta_trgt),
                 "eta_unit": self.eta_unit, "warmup_steps": list(self.warmup_steps), "seeds": list(self.seeds),
                 "variants": {k: dict(v) for k, v in self.variants.items()},
@@ -241,6 +246,17 @@ def sweep_table(points: Sequence[SweepPoint], experiment: str, root: str | Path 
     Columns: variant, seed, warmup_steps (T_wrm), eta_trgt (absolute), c (= eta_trgt lambda_0,
     NaN for absolute sweeps), lambda_0, one column per extra axis, outcome, best/final test
     accuracy and loss, steps_to_eta_trgt, diverged_step, run_id.  Points not yet run are left out.
+
+    steps_to_eta_trgt is lr_reach_step + 1, the updates made until the first at eta_trgt (NaN when
+    the run stopped before it); diverged_step is NaN for a run that did not diverge.
+
+    Args:
+        points: the grid's points (:class:`SweepPoint`).
+        experiment: the sweep's folder name in the results store.
+        root: the results store's folder.
+
+    Returns:
+        The table, in the order of ``points``; an empty DataFrame (no columns) when none is stored.
     """
     stored = store.list_runs(experiment, root)
     summaries = {row["run_id"]: row for row in stored.to_dict("records")} if len(stored) else {}

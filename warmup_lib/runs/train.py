@@ -59,7 +59,21 @@ class Callback(Protocol):
     """
 
     def __call__(self, step: int, model: torch.nn.Module, loss_fn: LossFn, inputs: torch.Tensor,
-                 targets: torch.Tensor, optimizer: torch.optim.Optimizer) -> Mapping[str, float] | None: ...
+                 targets: torch.Tensor, optimizer: torch.optim.Optimizer) -> Mapping[str, float] | None:
+        """Measure at step ``step`` (before update t = ``step``), or skip this step.
+
+        Args:
+            step: t, the index of the update about to be made.
+            model: the model at theta_t (in train mode).
+            loss_fn: the run's loss, ``loss_fn(outputs, targets)``.
+            inputs: the batch update t trains on (on the run's device).
+            targets: its targets.
+            optimizer: the optimizer, its state before update t.
+
+        Returns:
+            Column name -> value for the record row t, or None on a step it skips.
+        """
+        ...
 
 
 @dataclass
@@ -114,6 +128,12 @@ def prepare_data(dataset: Dataset, dtype: torch.dtype, device: torch.device, aug
 def run_device(cfg: RunConfig) -> torch.device:
     """The device ``cfg`` trains on, refusing 'cuda' clearly on a machine without a CUDA device.
 
+    Args:
+        cfg: the run's config (its ``device``, 'cpu' or 'cuda').
+
+    Returns:
+        ``torch.device(cfg.device)``.
+
     Raises:
         ValueError: naming the field, when ``cfg.device`` is 'cuda' and torch sees no GPU.
     """
@@ -136,6 +156,11 @@ class RunSetup:
     device: torch.device
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw the next training batch of ``stream`` and move it to ``device``.
+
+        Returns:
+            (inputs, targets) on the run's device (moved with ``non_blocking=True``).
+        """
         inputs, targets = self.stream.next()
         return inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
 
@@ -304,6 +329,10 @@ def run(cfg: RunConfig, callbacks: Sequence[Callback] = (), optimizer_factory: C
         diverged_step, final and best test accuracy and loss, final train accuracy and loss,
         lr_reach_step (the first t with eta_t = eta_trgt), num_params, wall_time_s and the config
         as a plain dict.
+
+    Raises:
+        ValueError: when a callback returns a column that already exists (a record column or
+            one another callback measured at the same step).
     """
     start_time = time.perf_counter()
     schedule = Schedule.from_config(cfg.schedule, cfg.steps)

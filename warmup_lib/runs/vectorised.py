@@ -47,7 +47,18 @@ __all__ = ["stack_key", "train_stack"]
 
 def stack_key(cfg: RunConfig) -> str | None:
     """Configs with equal keys can be trained in one stack; None when ``cfg`` cannot be stacked
-    (optimizers other than SGD and Adam, or per-step measurements of sharpness or Adam's state)."""
+    (optimizers other than SGD and Adam, or per-step measurements of sharpness or Adam's state).
+
+    Members of a stack may differ only in schedule, seed, the outcome's thresholds
+    (failure_factor, stall_grad_ratio, stall_accuracy) and the optimizer's momentum, beta1, beta2
+    and eps; everything else must be equal.
+
+    Args:
+        cfg: the run's config.
+
+    Returns:
+        The canonical JSON (sorted keys) of the config without those fields, or None.
+    """
     if cfg.optim.name not in STACKABLE_OPTIMIZERS or cfg.sharpness_every or cfg.pre_sharpness_every or cfg.adam_state_every:
         return None
     shared = cfg.to_dict()
@@ -151,7 +162,21 @@ def _evaluation_rows(step: int, params: dict, buffers: dict, base: torch.nn.Modu
 
 def train_stack(cfgs: Sequence[RunConfig]) -> list[train.RunResult]:
     """Train every config of ``cfgs`` (all with one :func:`stack_key`) at once; one RunResult per
-    config, in order, as :func:`warmup_lib.runs.train.run` would return it."""
+    config, in order, as :func:`warmup_lib.runs.train.run` would return it.
+
+    Member k follows its own schedule eta_t and batch stream; a member whose training loss is not
+    finite is recorded as diverged at that step and dropped from the stack (module docstring).
+
+    Args:
+        cfgs: the configs, at least one, all stackable with the same key.
+
+    Returns:
+        One :class:`~warmup_lib.runs.train.RunResult` per config, in the order of ``cfgs``; each
+        summary's wall_time_s is the stack's time divided by the number of members.
+
+    Raises:
+        ValueError: when ``cfgs`` is empty, a config cannot be stacked or the keys differ.
+    """
     keys = {stack_key(cfg) for cfg in cfgs}
     if None in keys or len(keys) != 1:
         raise ValueError("cfgs: a stack needs configs that differ only in schedule, seed, the outcome's thresholds "
