@@ -175,7 +175,7 @@ def chapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     path.parent.mkdir()
     nbformat.write(notebook, path)
     committed = tmp_path / "results"
-    with verify.environment({store.RESULTS_ENV: str(committed)}):
+    with notebooks.environment({store.RESULTS_ENV: str(committed)}):
         notebooks.execute_notebook(path, "book")
     assert (committed / "tiny").is_dir()
     return path, committed

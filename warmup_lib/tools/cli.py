@@ -22,33 +22,26 @@ ones (see :mod:`warmup_lib.tools.verify`)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from warmup_lib.config import PRESET_NAMES
 
 
-@contextlib.contextmanager
-def _results_store_beside(output: str | None) -> Iterator[None]:
-    """Point ``$WARMUP_RESULTS`` (which the notebooks' kernels inherit) at ``<output>/results`` while
+def _scratch_store(output: str | None) -> dict[str, str]:
+    """``$WARMUP_RESULTS`` (which the notebooks' kernels inherit) set to ``<output>/results`` while
     notebooks are executed into ``output``, unless the variable is set (then it is kept)."""
     from warmup_lib.runs.store import RESULTS_ENV
 
     if output is None or os.environ.get(RESULTS_ENV):
-        yield
-        return
+        return {}
     scratch = (Path(output) / "results").resolve()
     print(f"runs are stored in the scratch store {scratch} (set ${RESULTS_ENV} to use another, e.g. "
           f"{RESULTS_ENV}=results to load the committed runs)", flush=True)
-    os.environ[RESULTS_ENV] = str(scratch)
-    try:
-        yield
-    finally:
-        del os.environ[RESULTS_ENV]
+    return {RESULTS_ENV: str(scratch)}
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -61,7 +54,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
         if not path.is_file():
             print(f"notebook: no such file {path}", file=sys.stderr)
             return 1
-    with _results_store_beside(args.output):
+    with notebooks.environment(_scratch_store(args.output)):
         for path in paths:
             output = Path(args.output) / path.name if args.output else None
             start = time.perf_counter()

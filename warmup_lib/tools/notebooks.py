@@ -23,8 +23,11 @@ committed notebook.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +192,23 @@ def execute_notebook(path: Path, preset: str, output: Path | None = None, force:
     executed.metadata[METADATA_KEY] = {"input_hash": expected, "preset": preset}
     _write_atomically(strip_volatile(executed), output)
     return True
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set the variables ``values`` in this process (whose children, e.g. a notebook's kernel,
+    inherit them) and restore the previous ones afterwards.
+
+    Args:
+        values: variable name -> value.
+    """
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value

@@ -23,13 +23,10 @@ with the committed one, row by row.  Numbers may move; a verdict must not: :func
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from warmup_lib.claims import notebook_claims
 from warmup_lib.runs.compare import RunComparison, StoreComparison, compare_stores
@@ -79,22 +76,6 @@ class Verification:
         return not any(difference.verdict_differs for difference in self.claims)
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set the variables ``values`` in this process (whose children, e.g. a notebook's kernel,
-    inherit them) and restore the previous ones afterwards."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
-
-
 def kernel_environment(scratch_store: Path, executor: str | None, threads: int | None) -> dict[str, str]:
     """The variables a recomputation's kernel gets: the scratch store, and the executor and
     torch threads when chosen."""
@@ -134,7 +115,7 @@ def verify_notebook(path: str | Path, committed_store: str | Path, scratch: str 
     scratch_store = folder / "results"
     scratch_store.mkdir(parents=True)
     start = time.perf_counter()
-    with environment(kernel_environment(scratch_store, executor, threads)):
+    with notebooks.environment(kernel_environment(scratch_store, executor, threads)):
         notebooks.execute_notebook(path, "book", output=folder / path.name, force=True, timeout=timeout)
     seconds = time.perf_counter() - start
     committed_claims, recomputed_claims = notebook_claims(path), notebook_claims(folder / path.name)
