@@ -29,6 +29,7 @@ import pandas as pd
 
 from warmup_lib import plots
 from warmup_lib.analysis.records import early_spike, finite, late_spikes, measured
+from warmup_lib.chapters import value_range  # noqa: F401 (the notebook's chapter.value_range)
 from warmup_lib.claims import Claim
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.curvature import adam_threshold, momentum_threshold
@@ -321,20 +322,6 @@ def smallest_overshoot(scan: pd.DataFrame, eta: Mapping[str, float]) -> float:
     """
     eta_by_label = {PARAMETERISATIONS[param]: value for param, value in eta.items()}
     return float(min(row.lambda0_PH * eta_by_label[row.param] / ADAM_FACTOR for row in scan.itertuples()))
-
-
-def value_range(values: Iterable[float], spec: str) -> str:
-    """"min-max" of ``values``, each written with the format ``spec`` (e.g. ".2g"), for the prose.
-
-    Args:
-        values: numbers (a table's column).
-        spec: a format specification.
-
-    Returns:
-        The text.
-    """
-    values = list(values)
-    return f"{min(values):{spec}}-{max(values):{spec}}"
 
 
 # ---------------------------------------------------------------------------------------------------

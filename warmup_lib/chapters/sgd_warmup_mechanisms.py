@@ -31,6 +31,7 @@ from warmup_lib import plots
 from warmup_lib.analysis.records import finite, measured
 from warmup_lib.analysis.trajectory import (Catapult, Collision, EarlyRegime, detect_catapults,
                                             early_regime, first_collision)
+from warmup_lib.chapters import value_range
 from warmup_lib.claims import Claim
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs import store
@@ -448,12 +449,6 @@ def late_threshold_figure(runs: Mapping[RunKey, RunResult], batch_size: int,
 # ---------------------------------------------------------------------------------------------------
 # What each section states, and its glued text
 # ---------------------------------------------------------------------------------------------------
-
-def value_range(values: Iterable[float], digits: int = 2) -> str:
-    """'lowest-highest' of ``values`` with ``digits`` decimals ('-' when there are none)."""
-    values = list(values)
-    return f"{min(values):.{digits}f}-{max(values):.{digits}f}" if values else "-"
-
 
 def monotone(values: Sequence[float], count: int, increasing: bool) -> bool:
     """Whether ``values`` holds ``count`` entries, each strictly above (``increasing``) or below the
