@@ -172,10 +172,10 @@ def run_persistent_catapult(cfg: RunConfig, delta: float = 0.1, eta0: float = 1e
     records["lr"] = records["pcw_eta"]
     searches = records["pcw_search_passes"].dropna() if "pcw_search_passes" in records else records["lr"].iloc[:0]
     reached = records.index[records["lr"] >= schedule.eta_trgt]
+    reach_step = int(records["step"][reached[0]]) if len(reached) else None  # the rates the warmup set
     result.summary.update(pcw_reestimates=len(searches),
                           pcw_forward_passes=int(searches.sum()) + GRADIENT_PASS_COST * len(searches),
-                          pcw_reach_step=int(records["step"][reached[0]]) if len(reached) else None,
-                          lr_reach_step=int(records["step"][reached[0]]) if len(reached) else None,
+                          pcw_reach_step=reach_step, lr_reach_step=reach_step,
                           pcw_settings={"delta": delta, "eta0": eta0, "max_forward_passes": max_forward_passes})
     if folder:
         store.save_run(folder, cfg, result, root)
