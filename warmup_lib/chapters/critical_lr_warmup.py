@@ -403,8 +403,7 @@ def plot_accuracy(grid: pd.DataFrame) -> plt.Figure:
             accuracy = rows[f"{name}_best_test_accuracy"].where(rows[f"{name}_outcome"] == "converged")
             ax.plot(rows["c"], 100 * accuracy, style, marker="o" if name == "linear" else "s", markersize=3,
                     color=plots.COLORS[index], label=rf"$T_{{wrm}}$ = {warmup}, from {start[name]}")
-    ax.set(xscale="log", xlabel=r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log scale)",
-           ylabel="best test accuracy (%)")
+    ax.set(xlabel=r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log scale)", ylabel="best test accuracy (%)")
     ax.set_xscale("log", base=2)
     fig.set_size_inches(plots.PANEL_WIDTH * 1.3, plots.PANEL_HEIGHT * 1.5)
     ax.legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
