@@ -12,7 +12,7 @@ import math
 import pytest
 
 from warmup_lib.chapters import critical_lr_warmup as cr
-from warmup_lib.runs import store
+from warmup_lib.runs import executors, store
 from warmup_lib.critical.warmup import PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 
@@ -48,7 +48,7 @@ def test_grid_rows_follow_the_formulas_and_a_rerun_runs_nothing(tmp_path, monkey
         assert not row.capped or row.eta_c == row.eta_trgt
     small = grid[grid["c"] == 2.0]
     assert small["capped"].all() and (small["t_reach"] == 1).all()  # 2/lambda_0 is below the one-step eta_c
-    monkeypatch.setattr(cr, "make_executor", lambda *a, **k: pytest.fail("ran again"))
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: pytest.fail("ran again"))
     again = cr.critical_warmup_grid("grid", base, [2.0, 64.0], [4, 8], lambda0_batches=1, root=tmp_path)
     assert again.equals(grid)
 

@@ -41,7 +41,7 @@ from warmup_lib.claims import Claim
 from warmup_lib.runs import store
 from warmup_lib.critical.warmup import GRADIENT_PASS_COST, PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from warmup_lib.runs.executors import make_executor
+from warmup_lib.runs.executors import run_missing
 from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
 from warmup_lib.runs.train import RunResult, run
 
@@ -68,14 +68,8 @@ def critical_warmup_grid(experiment: str, base: RunConfig, multiples: list[float
             linear = base.replace(**{"schedule.eta_trgt": eta_trgt, "schedule.warmup_steps": warmup})
             search = load_or_search(experiment, linear, eta0=eta_trgt / warmup, delta=delta, eta_max=eta_trgt, root=root)
             cells.append((c, linear, search, from_critical_lr(linear, search["eta_c"])))
-    missing = [cfg for _, linear, _, critical in cells for cfg in (linear, critical)
-               if not store.is_done(experiment, cfg, root)]
-    if missing:
-        runner = make_executor(executor, workers=workers)
-        try:
-            runner.run(experiment, missing, root=root, progress=False)
-        finally:
-            runner.close()
+    run_missing(experiment, [cfg for _, linear, _, critical in cells for cfg in (linear, critical)], root, workers,
+                executor=executor)
     rows = []
     for c, linear, search, critical in cells:
         eta_trgt, warmup = linear.schedule.eta_trgt, linear.schedule.warmup_steps

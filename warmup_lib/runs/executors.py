@@ -356,9 +356,11 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
     raise ValueError(f"executor: got {name!r}; allowed values are 'auto', {', '.join(map(repr, EXECUTORS))}")
 
 
-def run_missing(experiment: str, configs: Iterable[RunConfig], root: str | Path, workers: int = 1) -> int:
-    """Train and store every config the store does not hold yet: in this process when ``workers``
-    is 1, else by a pool of ``workers`` single-threaded processes.
+def run_missing(experiment: str, configs: Iterable[RunConfig], root: str | Path, workers: int | None = 1,
+                executor: str | None = None) -> int:
+    """Train and store every config the store does not hold yet: by the executor named
+    ``executor``, or by default in this process when ``workers`` is 1, else by a pool of
+    ``workers`` single-threaded processes.
 
     A chapter calls this before loading its runs, so a re-execution from a full store trains nothing.
 
@@ -366,16 +368,17 @@ def run_missing(experiment: str, configs: Iterable[RunConfig], root: str | Path,
         experiment: the store's experiment folder.
         configs: the runs.
         root: the results store's folder.
-        workers: number of worker processes (>= 1).
+        workers: number of worker processes (>= 1; None: every CPU, with a named ``executor``).
+        executor: one of :data:`EXECUTORS`, or None for the default above.
 
     Returns:
         How many runs were trained now.
     """
     todo = [cfg for cfg in configs if not store.is_done(experiment, cfg, root)]
     if todo:
-        executor = make_executor("pool" if workers > 1 else "sequential", workers=workers)
+        runner = make_executor(executor or ("pool" if workers > 1 else "sequential"), workers=workers)
         try:
-            executor.run(experiment, todo, root=root, progress=False)
+            runner.run(experiment, todo, root=root, progress=False)
         finally:
-            executor.close()
+            runner.close()
     return len(todo)
