@@ -162,28 +162,8 @@ def plot_trajectories(runs: Sequence[Trajectory], threshold: float = 2.0, log_lo
         The new two-panel Figure.
     """
     fig, (ax_loss, ax_sharp) = figure(ncols=2)
-    for index, run in enumerate(runs):
-        color = COLORS[index % len(COLORS)]
-        ax_loss.plot(run.step, run.loss, color=color, label=run.label)
-        measured = np.isfinite(run.sharpness)
-        ax_sharp.plot(run.step[measured], run.sharpness[measured], color=color, label=run.label)
-        ax_sharp.plot(run.step[: len(run.eta)], threshold / np.asarray(run.eta),
-                      **{**THRESHOLD_STYLE, "color": color}, alpha=0.8)
-        for ax, values in ((ax_loss, run.loss), (ax_sharp, run.sharpness)):
-            peaks = [i for i in run.catapults if np.isfinite(values[i])]
-            ax.plot(run.step[peaks], values[peaks], "v", color=color, markersize=5, markeredgecolor="k",
-                    markeredgewidth=0.5)
-    ax_sharp.plot([], [], **THRESHOLD_STYLE, label=threshold_label)
-    ax_sharp.plot([], [], "v", color="0.5", markeredgecolor="k", markeredgewidth=0.5, label="catapult peak")
-    ax_loss.set(xlabel="step t", ylabel="training loss")
-    ax_sharp.set(xlabel="step t", ylabel=r"sharpness $\lambda^H_t$")
-    if log_loss:
-        ax_loss.set_yscale("log")
-    if log_sharpness:
-        ax_sharp.set_yscale("log")
-    if log_steps:
-        for ax in (ax_loss, ax_sharp):
-            log_step_axis(ax)
+    plot_trajectory_panels(ax_loss, ax_sharp, runs, ((threshold, threshold_label),), log_steps=log_steps,
+                           legend=False, log_loss=log_loss, log_sharpness=log_sharpness)
     if loss_floor is not None:
         ax_loss.set_ylim(bottom=loss_floor)
     ax_loss.legend(loc="lower left")
@@ -423,8 +403,9 @@ def plot_max_trainable(ax: plt.Axes, table: pd.DataFrame) -> None:
 
 def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence[Trajectory],
                            thresholds: Sequence[tuple[float, str]] = ((2.0, r"$2/\eta_t$"),),
-                           log_steps: bool = True, legend: bool = True) -> None:
-    r"""Loss and sharpness of ``runs`` on two given axes (for multi-panel figures), log scales.
+                           log_steps: bool = True, legend: bool = True, log_loss: bool = True,
+                           log_sharpness: bool = True) -> None:
+    r"""Loss and sharpness of ``runs`` on two given axes (for multi-panel figures), log scales by default.
 
     Each run's thresholds factor/eta_t are drawn in its colour, one line style per entry of
     ``thresholds`` (factor, legend label): dashed, dotted, dash-dot.  Catapult peaks are triangles.
@@ -437,6 +418,8 @@ def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence
         thresholds: (factor, legend label) pairs, at most three (further entries are not drawn).
         log_steps: Symmetric-log step axes (see :func:`log_step_axis`).
         legend: Add legends to both axes.
+        log_loss: Log scale for the loss axis.
+        log_sharpness: Log scale for the sharpness axis.
     """
     styles = ("--", ":", "-.")
     for index, run in enumerate(runs):
@@ -454,8 +437,8 @@ def plot_trajectory_panels(ax_loss: plt.Axes, ax_sharp: plt.Axes, runs: Sequence
     for (_, label), style in zip(thresholds, styles):
         ax_sharp.plot([], [], **{**THRESHOLD_STYLE, "linestyle": style}, label=label)
     ax_sharp.plot([], [], "v", color="0.5", markeredgecolor="k", markeredgewidth=0.5, label="catapult peak")
-    ax_loss.set(xlabel="step t", ylabel="training loss", yscale="log")
-    ax_sharp.set(xlabel="step t", ylabel=r"sharpness $\lambda^H_t$", yscale="log")
+    ax_loss.set(xlabel="step t", ylabel="training loss", yscale="log" if log_loss else "linear")
+    ax_sharp.set(xlabel="step t", ylabel=r"sharpness $\lambda^H_t$", yscale="log" if log_sharpness else "linear")
     if log_steps:
         for ax in (ax_loss, ax_sharp):
             log_step_axis(ax)
