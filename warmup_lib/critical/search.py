@@ -35,17 +35,15 @@ where the paper's doubling needs up to 20 and 9.  The book uses "paper", as the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from warmup_lib.curvature.hessian import DROPOUT_SEED, trainable_parameters
+from warmup_lib.curvature.hessian import DROPOUT_SEED, LossFn, trainable_parameters
 from warmup_lib.optim.direction import next_update_direction
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 METHODS = ("paper", "model")
 DEFAULT_METHOD = "model"
 COLD_GROWTH = 16.0  # model method: growth per trial while the model cannot be trusted yet

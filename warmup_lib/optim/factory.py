@@ -13,11 +13,11 @@ update (group["lr"] = group["lr_mult"] * eta_t), so the optimizers are built wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from warmup_lib.config import OptimConfig
+from warmup_lib.curvature.hessian import LossFn
+from warmup_lib.optim.giadam import GIAdam
 
 GRADIENT_INIT_V0 = {"gi_adam": "grad", "ri_adam": "random"}  # optimizers that need g0 before training
 
@@ -47,14 +47,11 @@ def build_optimizer(cfg: OptimConfig, param_groups: list[dict]) -> torch.optim.O
     if cfg.name == "radam":
         return torch.optim.RAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps)
     if cfg.name in GRADIENT_INIT_V0:
-        from warmup_lib.optim.giadam import GIAdam
-
         return GIAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps, v0=GRADIENT_INIT_V0[cfg.name])
     raise ValueError(f"optim.name: got {cfg.name!r}; allowed values are 'sgd', 'adam', 'radam', 'gi_adam', 'ri_adam'")
 
 
-def initialise_second_moment(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
-                             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+def initialise_second_moment(optimizer: torch.optim.Optimizer, model: torch.nn.Module, loss_fn: LossFn,
                              inputs: torch.Tensor, targets: torch.Tensor) -> None:
     """GI-/RI-Adam set-up: g0 = grad L(theta_0) on (inputs, targets), then v0 from g0.
 
