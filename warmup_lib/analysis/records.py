@@ -50,14 +50,14 @@ def early_spike(loss: ArrayLike, rise: float, within: int) -> float:
     so far (1.0 when there is none).
 
     Args:
-        loss: the per-step training loss (non-finite values are treated as missing).
+        loss: the per-step training loss; the scan stops at its first non-finite value (divergence).
         rise: an excursion starts when the loss exceeds ``rise`` x its lowest value so far.
         within: only excursions starting at a step < ``within`` count.
 
     Returns:
         The largest peak ratio, or 1.0.
     """
-    excursions = loss_excursions(finite(loss), rise=rise)
+    excursions = loss_excursions(loss, rise=rise)
     return max((ratio for start, _, _, ratio in excursions if start < within), default=1.0)
 
 
@@ -66,7 +66,7 @@ def late_spikes(loss: ArrayLike, rise: float, after: int, min_ratio: float = 1.5
     >= ``after``.
 
     Args:
-        loss: the per-step training loss (non-finite values are treated as missing).
+        loss: the per-step training loss; the scan stops at its first non-finite value (divergence).
         rise: an excursion starts when the loss exceeds ``rise`` x its lowest value so far.
         after: only excursions starting at a step >= ``after`` count.
         min_ratio: the smallest peak / lowest-so-far ratio that counts.
@@ -74,5 +74,5 @@ def late_spikes(loss: ArrayLike, rise: float, after: int, min_ratio: float = 1.5
     Returns:
         The count.
     """
-    excursions = loss_excursions(finite(loss), rise=rise)
+    excursions = loss_excursions(loss, rise=rise)
     return sum(1 for start, _, _, ratio in excursions if start >= after and ratio >= min_ratio)
