@@ -19,11 +19,11 @@ that of bias-free RMSProp with momentum under the learning rate
 
 (:func:`implicit_warmup_factor`).  It loses, relative to eta_trgt,
 
-    D = sum_{t >= 1} (1 - sqrt(1 - beta2^t))  ~  2 (1 - ln 2) / (1 - beta2)   (about 614 steps at 0.999)
+    D = sum_{t >= 1} (1 - sqrt(1 - beta2^t))  ~  2 (1 - ln 2) / (1 - beta2)   (612.9 steps at 0.999; the approximation gives 613.7)
 
 learning-rate-steps (:func:`implicit_warmup_deficit`).  A linear warmup of T_wrm steps loses
 (T_wrm - 1)/2 of them, so the explicit warmup of *matching length* (equal lost area) is
-T_wrm = 1 + 2 D (:func:`matching_linear_warmup`, 1228 steps at beta2 = 0.999).
+T_wrm = 1 + 2 D (:func:`matching_linear_warmup`, 1227 steps at beta2 = 0.999).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def implicit_warmup_deficit(beta2: float = 0.999, rtol: float = 1e-12) -> float:
     """D = sum_{t >= 1} (1 - sqrt(1 - beta2^t)): the learning-rate-steps GI-Adam's warmup loses.
 
     Summed term by term until the remaining tail, about term / (1 - beta2) since the terms fall like
-    beta2^t / 2, is below ``rtol`` of the sum.  D ~ 2 (1 - ln 2) / (1 - beta2), about 614 at 0.999.
+    beta2^t / 2, is below ``rtol`` of the sum.  D ~ 2 (1 - ln 2) / (1 - beta2); D = 612.9 at 0.999.
 
     Args:
         beta2: Adam's second-moment coefficient, in [0, 1) (0 gives D = 0).
@@ -102,7 +102,7 @@ def matching_linear_warmup(beta2: float = 0.999) -> int:
         beta2: Adam's second-moment coefficient, in [0, 1).
 
     Returns:
-        T_wrm = round(1 + 2 D), at least 1 (1228 at beta2 = 0.999).
+        T_wrm = round(1 + 2 D), at least 1 (1227 at beta2 = 0.999).
 
     Raises:
         ValueError: if ``beta2`` is outside [0, 1).
