@@ -60,23 +60,25 @@ def apply_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def figure(ncols: int = 1, nrows: int = 1, **kwargs: Any) -> tuple[plt.Figure, np.ndarray]:
+def figure(ncols: int = 1, nrows: int = 1, figsize: tuple[float, float] | None = None,
+           **kwargs: Any) -> tuple[plt.Figure, np.ndarray]:
     """A figure in the book style with a grid of panels (axes always returned as a flat array).
 
-    Applies :data:`STYLE` (:func:`apply_style`); the size is PANEL_WIDTH x PANEL_HEIGHT inches
-    per panel.
+    Applies :data:`STYLE` (:func:`apply_style`); the size is ``figsize`` or PANEL_WIDTH x
+    PANEL_HEIGHT inches per panel.
 
     Args:
         ncols: Panels per row.
         nrows: Rows of panels.
+        figsize: (width, height) in inches; None for the per-panel size.
         **kwargs: Passed on to ``plt.subplots`` (e.g. ``sharey=True``).
 
     Returns:
         (fig, axes) with ``axes`` a flat array of nrows * ncols Axes, row by row.
     """
     apply_style()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL_WIDTH * ncols, PANEL_HEIGHT * nrows),
-                             squeeze=False, **kwargs)
+    size = figsize if figsize is not None else (PANEL_WIDTH * ncols, PANEL_HEIGHT * nrows)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, **kwargs)
     return fig, axes.ravel()
 
 

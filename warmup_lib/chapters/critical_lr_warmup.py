@@ -356,8 +356,8 @@ def plot_grid_heatmaps(grid: pd.DataFrame) -> plt.Figure:
     Returns:
         The figure (two panels).
     """
-    fig, axes = plots.figure(ncols=2)
-    fig.set_size_inches(2 * plots.PANEL_WIDTH + 1.0, plots.PANEL_HEIGHT + 1.0)  # room for the outcome legends
+    # room for the outcome legends
+    fig, axes = plots.figure(ncols=2, figsize=(2 * plots.PANEL_WIDTH + 1.0, plots.PANEL_HEIGHT + 1.0))
     cells = grid.assign(variant="critical", seed=0, outcome=grid["critical_outcome"],
                         save_percent=(100 * grid["save_fraction"]).round())
     for ax, metric, title, cmap in ((axes[0], "t_reach", r"$T_{reach}$ (updates)", "magma"),
@@ -389,7 +389,7 @@ def plot_accuracy(grid: pd.DataFrame) -> plt.Figure:
     Returns:
         The figure (one panel).
     """
-    fig, (ax,) = plots.figure()
+    fig, (ax,) = plots.figure(figsize=(plots.PANEL_WIDTH * 1.3, plots.PANEL_HEIGHT * 1.5))
     start = {"linear": "0", "critical": r"$\eta_c$"}
     for index, warmup in enumerate(grid["warmup_steps"].unique()):
         rows = grid[grid["warmup_steps"] == warmup].sort_values("c")
@@ -399,7 +399,6 @@ def plot_accuracy(grid: pd.DataFrame) -> plt.Figure:
                     color=plots.COLORS[index], label=rf"$T_{{wrm}}$ = {warmup}, from {start[name]}")
     ax.set(xlabel=r"$\eta_{trgt}\,\lambda_0$ (units of $1/\lambda_0$, log scale)", ylabel="best test accuracy (%)")
     ax.set_xscale("log", base=2)
-    fig.set_size_inches(plots.PANEL_WIDTH * 1.3, plots.PANEL_HEIGHT * 1.5)
     ax.legend(fontsize=6, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return fig
 

@@ -240,13 +240,6 @@ def setup_numbers(params: Mapping[str, Any], sweeps: Mapping[str, Sweep], sgd: M
     return numbers
 
 
-def _subplots(nrows: int, ncols: int, figsize: tuple[float, float]) -> tuple[plt.Figure, np.ndarray]:
-    """A figure in the book style with a flat array of panels."""
-    plots.apply_style()
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
-    return fig, np.ravel(axes)
-
-
 def sgd_panels(sgd: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Panel title -> table: one panel per SGD family."""
     return {FAMILY_LABELS[family]: sgd[family] for family in FAMILY_LABELS}
@@ -281,7 +274,7 @@ def plot_diagrams(panels: Mapping[str, pd.DataFrame], nrows: int, ncols: int,
     Returns:
         The figure, panels labelled (a), (b), ...
     """
-    fig, axes = _subplots(nrows, ncols, figsize)
+    fig, axes = plots.figure(ncols=ncols, nrows=nrows, figsize=figsize)
     for ax, (title, table) in zip(axes, panels.items()):
         plots.plot_phase_diagram(ax, table, spread="std")
         ax.set_title(title, loc="right")
@@ -304,7 +297,7 @@ def plot_slices(panels: Mapping[str, pd.DataFrame], nrows: int, ncols: int, figs
     Returns:
         The figure, panels labelled (a), (b), ...
     """
-    fig, axes = _subplots(nrows, ncols, figsize)
+    fig, axes = plots.figure(ncols=ncols, nrows=nrows, figsize=figsize)
     for ax, (title, table) in zip(axes, panels.items()):
         plots.plot_phase_slices(ax, table)
         ax.set_title(title, loc="right")
@@ -321,7 +314,7 @@ def labelled(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
 
 def plot_sgd_boundaries(sgd: Mapping[str, pd.DataFrame]) -> plt.Figure:
     """The largest trainable eta_trgt lambda_0 against T_wrm, one line per SGD family."""
-    fig, (ax,) = _subplots(1, 1, (5.4, 3.8))
+    fig, (ax,) = plots.figure(figsize=(5.4, 3.8))
     combined = pd.concat([sgd[family].assign(variant=label) for family, label in FAMILY_LABELS.items()],
                          ignore_index=True)
     plots.plot_max_trainable(ax, combined)
@@ -571,7 +564,7 @@ def plot_failure(records: Mapping[str, pd.DataFrame], steps: int) -> plt.Figure:
     r"""The probed traces of the failed Adam run and GI-Adam: (a) loss, (b) gradient norm, (c)
     ||v_hat_t|| and ||g_t o g_t||, (d) dead units of the last hidden layer and the readout bias's
     share of ||g||; steps on a symmetric-log axis, linear over the first 10 steps."""
-    fig, axes = _subplots(2, 2, (9, 7.0))
+    fig, axes = plots.figure(ncols=2, nrows=2, figsize=(9, 7.0))
     for index, (name, label) in enumerate((("adam", "Adam (failed)"), ("gi_adam", "GI-Adam"))):
         frame, color = records[name], plots.COLORS[index]
         axes[0].plot(frame["step"], frame["loss"], color=color, label=label)

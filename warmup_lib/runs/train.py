@@ -32,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from warmup_lib.config import ADAM_STATE_COLUMNS, RunConfig
+from warmup_lib.curvature.hessian import LossFn
 from warmup_lib.data import BatchStream, Dataset, load_data
 from warmup_lib.losses import accuracy, get_loss
 from warmup_lib.models import build_model, param_groups
@@ -42,7 +43,6 @@ from warmup_lib.schedules import Schedule
 TRAIN_EVAL_MAX = 10_000  # train metrics use at most this many (the first) training examples
 EVAL_CHUNK = 1024  # examples per forward pass during evaluation
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class Callback(Protocol):
