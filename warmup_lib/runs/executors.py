@@ -218,19 +218,9 @@ class SequentialExecutor(Executor):
 
     def run(self, experiment: str, configs: Sequence[RunConfig], root: str | Path = "results",
             progress: bool = True, write: bool = True) -> list[Any]:
-        """:meth:`Executor.run`, with torch held to one intra-op thread while it runs when
-        ``single_thread`` (the thread count is restored afterwards, also on an error).
-
-        Args:
-            experiment: the store's experiment folder.
-            configs: the runs; those already stored are not trained again.
-            root: the results store's folder.
-            progress: show the progress bar.
-            write: store the runs (False: train every config, store nothing).
-
-        Returns:
-            The RunResults of the runs trained now (see :meth:`Executor.run`).
-        """
+        """:meth:`Executor.run` (same arguments and return value), with torch held to one
+        intra-op thread while it runs when ``single_thread`` (the thread count is restored
+        afterwards, also on an error)."""
         previous = torch.get_num_threads()
         if self.single_thread:
             torch.set_num_threads(1)
