@@ -1,19 +1,31 @@
-"""The scorecard chapter (notebooks/07_scorecard.ipynb): every chapter's claims cell in one table.
+"""The scorecard chapter (notebooks/07_scorecard.ipynb): every claims row of the book, by paper claim.
 
-The claims are read back from the executed notebooks (:func:`warmup_lib.claims.notebook_claims`),
-never typed in, so the scorecard cannot disagree with a chapter.  A chapter is a notebook
-``NN_slug.ipynb`` of the notebooks folder; its title is its first ``# `` heading.
+Each chapter prints its rows of the claims registry (:mod:`warmup_lib.claims.registry`) with our
+values and verdicts.  The scorecard reads those printed tables back from the executed notebooks
+(:func:`warmup_lib.claims.notebook_claims`), never types them in, and joins them with the registry
+(the paper's value, the scale, the kind), so it cannot disagree with a chapter.  Only rows of
+kind 'paper' count as evidence; rows true by construction ('definition'), beyond the paper
+('beyond') and the primer's textbook checks ('textbook') are listed apart.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from warmup_lib.claims import HOLDS, Claim, notebook_claims
+from warmup_lib.claims import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, notebook_claims
+from warmup_lib.claims.registry import PAPER_CLAIMS, REGISTRY
+from warmup_lib.claims.spec import ClaimSpec, PaperClaim
+from warmup_lib.claims.table import fixed_width_table
+
+NOT_TESTED = "not tested"
+ROW_COLUMNS = ["chapter", "id", "paper_claim", "kind", "statement", "metric", "paper", "ours", "criterion",
+               "scale", "section", "verdict"]
+
 
 def chapter_paths(folder: str | Path, exclude: str) -> list[Path]:
     """The chapters' notebooks in ``folder`` (``NN_*.ipynb``), in order, without the one named ``exclude``.
@@ -46,51 +58,166 @@ def chapter_title(path: str | Path) -> str:
     return path.stem
 
 
-def gather_claims(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Every claim printed by the claims cells of the notebooks at ``paths``, in order.
+def base_verdict(printed: str) -> str:
+    """The verdict of a printed row without its kind marker ('HOLDS [definition]' -> 'HOLDS')."""
+    return printed.split(" [", 1)[0]
+
+
+def gather_rows(paths: Sequence[str | Path], registry: Mapping[str, ClaimSpec] = REGISTRY) -> pd.DataFrame:
+    """Every row printed by the claims cells of the notebooks at ``paths``, joined with the registry.
 
     Args:
-        paths: executed chapter notebooks, each with a cell tagged 'claims'.
+        paths: executed chapter notebooks, each with a cell tagged 'claims' printing registry rows.
+        registry: the rows by id.
 
     Returns:
-        One row per claim: chapter (the stem's two-digit number), title, label, claim, measured
-        and verdict (the printed texts).
+        One row per printed row, in order, with the columns of :data:`ROW_COLUMNS`: the chapter
+        (notebook stem), what the registry says of the row, and ``ours`` and ``verdict`` as printed
+        (the verdict without its kind marker).
+
+    Raises:
+        ValueError: naming a printed id that the registry lacks, or one printed by another chapter
+            than the registry's.
     """
-    rows = [{"chapter": Path(path).stem[:2], "title": chapter_title(path), **row}
-            for path in paths for row in notebook_claims(path)]
-    return pd.DataFrame(rows, columns=["chapter", "title", "label", "claim", "measured", "verdict"])
+    rows = []
+    for path in paths:
+        stem = Path(path).stem
+        for printed in notebook_claims(path):
+            spec = registry.get(printed["label"])
+            if spec is None:
+                raise ValueError(f"paths: {stem} prints row {printed['label']!r}, which the claims registry lacks")
+            if spec.chapter != stem:
+                raise ValueError(f"paths: {stem} prints row {spec.id!r}, which the registry gives to {spec.chapter}")
+            rows.append({"chapter": stem, "id": spec.id, "paper_claim": spec.paper_claim, "kind": spec.kind,
+                         "statement": spec.statement, "metric": spec.metric, "paper": spec.paper_value,
+                         "ours": printed["ours"], "criterion": spec.criterion.text, "scale": spec.scale,
+                         "section": spec.section, "verdict": base_verdict(printed["verdict"])})
+    return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
-def summary_by_chapter(scorecard: pd.DataFrame) -> pd.DataFrame:
-    """Claims per chapter: how many were tested, how many hold and how many do not.
+def claim_status(verdicts: Sequence[str]) -> str:
+    """One paper claim's status from the verdicts of its counted rows.
 
     Args:
-        scorecard: a table of :func:`gather_claims`.
+        verdicts: the verdicts of the claim's rows of kind 'paper'.
 
     Returns:
-        One row per chapter (sorted): chapter, title, claims, hold, 'do not hold'.
+        'not tested' (no row), 'HOLDS' or 'DOES NOT HOLD' (every row agrees), 'INCONCLUSIVE'
+        (every row is), else 'partly' (the rows disagree).
     """
-    holds = scorecard.assign(holds=scorecard["verdict"].eq(HOLDS))
-    summary = (holds.groupby(["chapter", "title"], sort=True)["holds"]
-               .agg(claims="size", hold="sum").reset_index())
-    summary["do not hold"] = summary["claims"] - summary["hold"]
-    return summary
+    if len(verdicts) == 0:
+        return NOT_TESTED
+    kinds = set(verdicts)
+    return kinds.pop() if len(kinds) == 1 else "partly"
 
 
-def scorecard_numbers(scorecard: pd.DataFrame) -> dict[str, int]:
-    """The numbers the prose cites (keys: glue names): claims tested, claims that hold, chapters."""
-    return {"n_claims": len(scorecard), "n_hold": int(scorecard["verdict"].eq(HOLDS).sum()),
-            "n_chapters": scorecard["chapter"].nunique()}
-
-
-def scorecard_claims(scorecard: pd.DataFrame) -> list[Claim]:
-    """The scorecard as claims: label 'chapter.label', the chapter's text, measured value and verdict.
+def claims_summary(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = PAPER_CLAIMS) -> pd.DataFrame:
+    """One line per paper claim: its statement, figures, counted rows by verdict, and status.
 
     Args:
-        scorecard: a table of :func:`gather_claims`.
+        rows: a table of :func:`gather_rows`.
+        paper_claims: the paper's checklist.
 
     Returns:
-        One :class:`~warmup_lib.claims.Claim` per row, holding exactly where the chapter printed HOLDS.
+        Columns claim, statement, figures, rows, hold, 'do not hold', inconclusive, status.
     """
-    return [Claim(f"{row.chapter}.{row.label}", row.claim, row.measured, row.verdict == HOLDS)
-            for row in scorecard.itertuples()]
+    counted = rows[rows["kind"] == "paper"]
+    lines = []
+    for claim in paper_claims:
+        verdicts = list(counted.loc[counted["paper_claim"] == claim.number, "verdict"])
+        lines.append({"claim": claim.number, "statement": claim.statement, "figures": claim.figures,
+                      "rows": len(verdicts), "hold": verdicts.count(HOLDS),
+                      "do not hold": verdicts.count(DOES_NOT_HOLD), "inconclusive": verdicts.count(INCONCLUSIVE),
+                      "status": claim_status(verdicts)})
+    return pd.DataFrame(lines)
+
+
+def scorecard_numbers(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = PAPER_CLAIMS) -> dict[str, int]:
+    """The numbers the prose cites (keys: glue names).
+
+    Returns:
+        n_rows (counted rows), n_hold, n_not, n_inconclusive, n_claims (the paper's checklist),
+        n_tested (claims with a counted row), n_claims_hold (claims whose rows all hold),
+        n_definition, n_beyond, n_textbook (rows not counted), n_chapters.
+    """
+    counted = rows[rows["kind"] == "paper"]
+    summary = claims_summary(rows, paper_claims)
+    kinds = rows["kind"].value_counts()
+    return {"n_rows": len(counted), "n_hold": int(counted["verdict"].eq(HOLDS).sum()),
+            "n_not": int(counted["verdict"].eq(DOES_NOT_HOLD).sum()),
+            "n_inconclusive": int(counted["verdict"].eq(INCONCLUSIVE).sum()),
+            "n_claims": len(paper_claims), "n_tested": int(summary["rows"].gt(0).sum()),
+            "n_claims_hold": int(summary["status"].eq(HOLDS).sum()),
+            "n_definition": int(kinds.get("definition", 0)), "n_beyond": int(kinds.get("beyond", 0)),
+            "n_textbook": int(kinds.get("textbook", 0)), "n_chapters": rows["chapter"].nunique()}
+
+
+def anchor(label: str) -> str:
+    """The HTML id Sphinx gives the MyST target ``label``: lower case, other characters runs of '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def _cell(text: object) -> str:
+    """A markdown table cell: pipes escaped, no line breaks."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """``table`` as a GitHub-flavoured markdown table (header, rule, one line per row)."""
+    lines = ["| " + " | ".join(_cell(name) for name in table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def scorecard_markdown(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = PAPER_CLAIMS,
+                       kinds: Sequence[str] = ("paper",)) -> str:
+    """The scorecard as a markdown table grouped by paper claim, with a link to each row's section.
+
+    Every paper claim appears, in order; one without a row of the given kinds shows 'not tested'.
+    Columns: claim (number, on its first row), row, what we test (statement and metric), paper,
+    ours (mean (min..max, n=seeds)), scale, verdict (bold), shown in (a link to the chapter's
+    section, ``<chapter>.html#<section>``).
+
+    Args:
+        rows: a table of :func:`gather_rows`.
+        paper_claims: the paper's checklist.
+        kinds: the kinds of rows listed (the scorecard proper lists 'paper').
+
+    Returns:
+        The markdown text.
+    """
+    chosen = rows[rows["kind"].isin(kinds)]
+    lines = []
+    for claim in paper_claims:
+        mine = chosen[chosen["paper_claim"] == claim.number]
+        if mine.empty and "paper" in kinds:
+            lines.append({"claim": f"{claim.number}", "row": "", "what we test": claim.statement, "paper": "",
+                          "ours": "", "scale": "", "verdict": NOT_TESTED, "shown in": ""})
+        for position, row in enumerate(mine.itertuples()):
+            lines.append({"claim": f"{claim.number}" if position == 0 else "", "row": row.id,
+                          "what we test": f"{row.statement} ({row.metric})", "paper": row.paper, "ours": row.ours,
+                          "scale": row.scale, "verdict": f"**{row.verdict}**",
+                          "shown in": f"[ch. {row.chapter[:2]}]({row.chapter}.html#{anchor(row.section)})"})
+    if "textbook" in kinds:
+        for row in chosen[chosen["paper_claim"] == 0].itertuples():
+            lines.append({"claim": "-", "row": row.id, "what we test": f"{row.statement} ({row.metric})",
+                          "paper": row.paper, "ours": row.ours, "scale": row.scale, "verdict": f"**{row.verdict}**",
+                          "shown in": f"[ch. {row.chapter[:2]}]({row.chapter}.html#{anchor(row.section)})"})
+    columns = ["claim", "row", "what we test", "paper", "ours", "scale", "verdict", "shown in"]
+    return markdown_table(pd.DataFrame(lines, columns=columns))
+
+
+def verdicts_text(rows: pd.DataFrame) -> str:
+    """The scorecard's claims cell: one fixed-width line per counted row (id, claim, ours, verdict).
+
+    Args:
+        rows: a table of :func:`gather_rows`.
+
+    Returns:
+        The table, rows of kind 'paper' sorted by paper claim (stable within a claim).
+    """
+    counted = rows[rows["kind"] == "paper"].sort_values("paper_claim", kind="stable")
+    lines = [("id", "claim", "ours", "verdict")]
+    lines += [(row.id, str(row.paper_claim), row.ours, row.verdict) for row in counted.itertuples()]
+    return fixed_width_table(lines)

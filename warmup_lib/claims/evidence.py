@@ -16,6 +16,7 @@ fails the criterion; a chapter that means "diverged counts as passing" maps it t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -145,3 +146,24 @@ def spread_text(values: Sequence[float], digits: int = 2) -> str:
          -math.inf if min(finite) == -math.inf and max(finite) < math.inf else math.nan)
     return (f"{_format(mean, digits)} ({_format(min(finite), digits)}..{_format(max(finite), digits)}, "
             f"n={len(numbers)})")
+
+
+def parse_spread(text: str) -> tuple[float, float, float, int] | None:
+    """Read back :func:`spread_text`: (mean, min, max, n); a single seed's value gives min = max = mean.
+
+    Args:
+        text: a printed spread, e.g. ``2.28 (2.21..2.35, n=3)`` or ``0.50 (n=1)``.
+
+    Returns:
+        The four numbers, or None when ``text`` is not a printed spread.
+    """
+    match = re.fullmatch(r"(\S+) \((?:(\S+)\.\.(\S+), )?n=(\d+)\)", text.strip())
+    if match is None:
+        return None
+    try:
+        mean = float(match.group(1))
+        low = float(match.group(2)) if match.group(2) is not None else mean
+        high = float(match.group(3)) if match.group(3) is not None else mean
+    except ValueError:
+        return None
+    return mean, low, high, int(match.group(4))

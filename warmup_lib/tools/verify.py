@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warmup_lib.claims import notebook_claims
+from warmup_lib.claims.evidence import parse_spread
 from warmup_lib.runs.compare import RunComparison, StoreComparison, compare_stores
 from warmup_lib.runs.executors import EXECUTOR_ENV, EXECUTORS
 from warmup_lib.runs.store import RESULTS_ENV, results_root
@@ -40,8 +41,9 @@ SHOWN_COLUMNS = 3  # the columns of a differing run that a report lists (largest
 
 @dataclass(frozen=True)
 class ClaimDifference:
-    """One claims row that differs: its label, and (measured, verdict) committed and recomputed
-    (None where the row is missing from one table)."""
+    """One claims row that differs: its label, and (ours, verdict) committed and recomputed
+    (None where the row is missing from one table).  ``ours`` is the printed mean and spread
+    over seeds (the 'measured' column of tables printed before the registry)."""
 
     label: str
     committed: tuple[str, str] | None
@@ -51,12 +53,22 @@ class ClaimDifference:
     def verdict_differs(self) -> bool:
         return self.committed is None or self.recomputed is None or self.committed[1] != self.recomputed[1]
 
+    @property
+    def within_spread(self) -> bool | None:
+        """Whether the recomputed mean lies within the committed seeds' range (None: not both a spread)."""
+        if self.committed is None or self.recomputed is None:
+            return None
+        old, new = parse_spread(self.committed[0]), parse_spread(self.recomputed[0])
+        if old is None or new is None:
+            return None
+        return old[1] <= new[0] <= old[2]
+
 
 def compare_claims(committed: list[dict[str, str]], recomputed: list[dict[str, str]]) -> list[ClaimDifference]:
     """The rows of two claims tables (:func:`warmup_lib.claims.parse_claims_table`) that differ,
     matched by label, in the committed table's order (rows only in the recomputed one last)."""
-    old = {row["label"]: (row["measured"], row["verdict"]) for row in committed}
-    new = {row["label"]: (row["measured"], row["verdict"]) for row in recomputed}
+    old = {row["label"]: (row.get("ours", row.get("measured", "")), row["verdict"]) for row in committed}
+    new = {row["label"]: (row.get("ours", row.get("measured", "")), row["verdict"]) for row in recomputed}
     labels = [*old, *(label for label in new if label not in old)]
     return [ClaimDifference(label, old.get(label), new.get(label)) for label in labels if old.get(label) != new.get(label)]
 
@@ -159,7 +171,9 @@ def report(verification: Verification) -> str:
     lines.append(f"claims: {verification.claims_rows} rows, {len(verification.claims)} differ, {verdicts} verdicts differ")
     for difference in verification.claims:
         old, new = (" / ".join(row) if row else "(missing)" for row in (difference.committed, difference.recomputed))
-        flag = "  VERDICT DIFFERS" if difference.verdict_differs else ""
+        flag = "  VERDICT DIFFERS" if difference.verdict_differs else \
+            {True: "  (mean within the committed spread)", False: "  (mean OUTSIDE the committed spread)",
+             None: ""}[difference.within_spread]
         lines.append(f"  ({difference.label}) {old} -> {new}{flag}")
     lines.append("verdicts agree" if verification.verdicts_agree else "VERDICTS DIFFER")
     return "\n".join(lines)
