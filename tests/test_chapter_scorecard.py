@@ -103,7 +103,7 @@ def test_markdown_groups_by_claim_links_sections_and_lists_untested_claims(tmp_p
     assert lines[0] == "| claim | row | what we test | paper | ours | scale | verdict | shown in |"
     assert [line.split(" | ")[1] for line in lines[2:]] == ["1a", "1b", "2a", ""]
     assert lines[2].startswith("| 1 | 1a |") and lines[3].startswith("|  | 1b |")
-    assert "[ch. 01](01_first.html#sec-1a)" in lines[2] and "**DOES NOT HOLD**" in lines[3]
+    assert "{ref}`ch. 01 <sec-1a>`" in lines[2] and "**DOES NOT HOLD**" in lines[3]
     assert lines[5] == "| 3 |  | claim three |  |  |  | not tested |  |"
     textbook = scorecard.scorecard_markdown(_rows(tmp_path), PAPER, kinds=("textbook", "definition"))
     assert [line.split(" | ")[1] for line in textbook.split("\n")[2:]] == ["2b", "T1"]
@@ -116,8 +116,3 @@ def test_verdicts_text_lists_counted_rows_by_claim(tmp_path: Path) -> None:
         "1a  1      3.00 (2.50..3.50, n=3)  HOLDS",
         "1b  1      1.00 (0.50..1.50, n=3)  DOES NOT HOLD",
         "2a  2      2.17 (1.00..3.00, n=3)  INCONCLUSIVE"]
-
-
-@pytest.mark.parametrize("label, expected", [("sgd-sp-catapults", "sgd-sp-catapults"), ("Adam_Grid 2", "adam-grid-2")])
-def test_anchor(label, expected):
-    assert scorecard.anchor(label) == expected

@@ -11,7 +11,6 @@ kind 'paper' count as evidence; rows true by construction ('definition'), beyond
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -152,9 +151,14 @@ def scorecard_numbers(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = P
             "n_textbook": int(kinds.get("textbook", 0)), "n_chapters": rows["chapter"].nunique()}
 
 
-def anchor(label: str) -> str:
-    """The HTML id Sphinx gives the MyST target ``label``: lower case, other characters runs of '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+def section_link(chapter: str, section: str) -> str:
+    """A MyST reference to the target ``(section)=`` of ``chapter``, shown as 'ch. NN'.
+
+    The scorecard's markdown outputs are parsed as MyST (``nb_render_markdown_format: myst`` in
+    ``_config.yml``), so the role resolves across documents and the build warns when a target is
+    missing.
+    """
+    return f"{{ref}}`ch. {chapter[:2]} <{section}>`"
 
 
 def _cell(text: object) -> str:
@@ -176,8 +180,7 @@ def scorecard_markdown(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = 
 
     Every paper claim appears, in order; one without a row of the given kinds shows 'not tested'.
     Columns: claim (number, on its first row), row, what we test (statement and metric), paper,
-    ours (mean (min..max, n=seeds)), scale, verdict (bold), shown in (a link to the chapter's
-    section, ``<chapter>.html#<section>``).
+    ours (mean (min..max, n=seeds)), scale, verdict (bold), shown in (:func:`section_link`).
 
     Args:
         rows: a table of :func:`gather_rows`.
@@ -198,12 +201,12 @@ def scorecard_markdown(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = 
             lines.append({"claim": f"{claim.number}" if position == 0 else "", "row": row.id,
                           "what we test": f"{row.statement} ({row.metric})", "paper": row.paper, "ours": row.ours,
                           "scale": row.scale, "verdict": f"**{row.verdict}**",
-                          "shown in": f"[ch. {row.chapter[:2]}]({row.chapter}.html#{anchor(row.section)})"})
+                          "shown in": section_link(row.chapter, row.section)})
     if "textbook" in kinds:
         for row in chosen[chosen["paper_claim"] == 0].itertuples():
             lines.append({"claim": "-", "row": row.id, "what we test": f"{row.statement} ({row.metric})",
                           "paper": row.paper, "ours": row.ours, "scale": row.scale, "verdict": f"**{row.verdict}**",
-                          "shown in": f"[ch. {row.chapter[:2]}]({row.chapter}.html#{anchor(row.section)})"})
+                          "shown in": section_link(row.chapter, row.section)})
     columns = ["claim", "row", "what we test", "paper", "ours", "scale", "verdict", "shown in"]
     return markdown_table(pd.DataFrame(lines, columns=columns))
 
