@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from warmup_lib import config
-from warmup_lib.claims import Claim, claims_table, notebook_claims, parse_claims_table
+from warmup_lib.claims import ClaimSpec, Criterion, Evidence, evidence_table, notebook_claims, parse_claims_table
 from warmup_lib.config import DataConfig, ModelConfig, RunConfig
 from warmup_lib.runs import store, train
 from warmup_lib.runs.compare import compare_frames, compare_stores, json_differences
@@ -109,19 +109,27 @@ def test_compare_stores_pairs_runs_by_id_and_names_the_new_and_the_missing(tmp_p
     assert found.side_files == {"exp/lambda0.json": [("lambda_0", 2.0, 2.5)]}
 
 
-def _table(*rows: tuple[str, float, bool]) -> list[dict[str, str]]:
-    return parse_claims_table(claims_table([Claim(label, f"claim {label}", value, holds) for label, value, holds in rows]))
+def _spec(label: str) -> ClaimSpec:
+    return ClaimSpec(label, 1, f"claim {label}", "-", STEM, "sec", "-", "value", Criterion("<", 1.0), "tiny")
+
+
+def _table(*rows: tuple[str, list[float]]) -> list[dict[str, str]]:
+    return parse_claims_table(evidence_table([Evidence.of(_spec(label), values) for label, values in rows]))
 
 
 def test_claims_compare_by_label_and_only_verdicts_fail() -> None:
-    committed = _table(("1a", 0.5, True), ("1b", 2.0, False), ("2", 1.0, True))
+    committed = _table(("1a", [0.4, 0.5, 0.6]), ("1b", [2.0, 2.5, 3.0]), ("2", [0.1, 0.2, 0.3]))
     assert verify.compare_claims(committed, committed) == []
-    moved = verify.compare_claims(committed, _table(("1a", 0.6, True), ("1b", 2.0, False), ("2", 1.0, True)))
-    assert [(d.label, d.committed, d.recomputed, d.verdict_differs) for d in moved] == [
-        ("1a", ("0.50", "HOLDS"), ("0.60", "HOLDS"), False)]
-    flipped = verify.compare_claims(committed, _table(("1a", 0.5, True), ("1b", 2.0, True), ("3", 1.0, True)))
+    moved = verify.compare_claims(committed, _table(("1a", [0.5, 0.6, 0.7]), ("1b", [2.0, 2.5, 3.0]),
+                                                    ("2", [0.5, 0.6, 0.7])))
+    assert [(d.label, d.committed, d.recomputed, d.verdict_differs, d.within_spread) for d in moved] == [
+        ("1a", ("0.50 (0.40..0.60, n=3)", "HOLDS"), ("0.60 (0.50..0.70, n=3)", "HOLDS"), False, True),
+        ("2", ("0.20 (0.10..0.30, n=3)", "HOLDS"), ("0.60 (0.50..0.70, n=3)", "HOLDS"), False, False)]
+    flipped = verify.compare_claims(committed, _table(("1a", [0.4, 0.5, 0.6]), ("1b", [0.5, 1.5, 2.0]),
+                                                      ("3", [0.1])))
     assert [(d.label, d.verdict_differs) for d in flipped] == [("1b", True), ("2", True), ("3", True)]
-    assert flipped[1].recomputed is None and flipped[2].committed is None
+    assert flipped[0].recomputed[1] == "INCONCLUSIVE"
+    assert flipped[1].recomputed is None and flipped[2].committed is None and flipped[1].within_spread is None
 
 
 # --- the executor a recomputation forces ----------------------------------------------------------
@@ -156,9 +164,10 @@ cfg = RunConfig(data=DataConfig(n_train=256, n_test=128), model=ModelConfig(widt
                 batch_size=32, steps=steps, eval_every=10, dtype="float64")
 run_missing("tiny", [cfg], root)
 result = store.load_run("tiny", cfg, root)"""
-CLAIMS_CODE = """from warmup_lib.claims import Claim, print_claims
-loss = result.summary["final_train_loss"]
-print_claims([Claim("1", "the final training loss is below 1", loss, loss < 1.0, digits=4)])"""
+CLAIMS_CODE = """from warmup_lib.claims import ClaimSpec, Criterion, Evidence, print_evidence
+spec = ClaimSpec("1", 1, "the final training loss is below 1", "-", "tiny", "sec", "-", "final loss",
+                 Criterion("<", 1.0), "tiny", digits=4)
+print_evidence([Evidence.of(spec, [result.summary["final_train_loss"]])])"""
 
 
 @pytest.fixture
@@ -184,7 +193,9 @@ def chapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
 def _flip_verdicts(path: Path) -> None:
     """Rewrite the claims cell's printed table of ``path`` with every verdict flipped."""
     rows = notebook_claims(path)
-    table = claims_table([Claim(row["label"], row["claim"], row["measured"], row["verdict"] != "HOLDS") for row in rows])
+    flipped = {"HOLDS": "DOES NOT HOLD", "DOES NOT HOLD": "HOLDS"}
+    table = "\n".join(["id  verdict", "--  -------------",
+                       *(f"{row['label']:<2}  {flipped.get(row['verdict'], 'HOLDS')}" for row in rows)])
     notebook = nbformat.read(path, as_version=4)
     cell = next(cell for cell in notebook.cells if "claims" in cell.metadata.get("tags", []))
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=table + "\n")]
