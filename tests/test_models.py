@@ -164,6 +164,23 @@ def test_gpt_causal_mask():
     assert not torch.allclose(before[:, 7:], after[:, 7:])
 
 
+def test_gpt_with_and_without_final_ln_differ_only_in_that_layer():
+    """Same seed: the same parameters apart from the final LayerNorm's, and the same function up to it."""
+    kwargs = dict(arch="gpt", width=16, depth=2, heads=4, input_shape=(12,), num_classes=20)
+    with_ln, without_ln = build(final_ln=True, **kwargs), build(final_ln=False, **kwargs)
+    params_with, params_without = dict(with_ln.named_parameters()), dict(without_ln.named_parameters())
+    extra = sorted(set(params_with) - set(params_without))
+    assert extra == ["final_norm.bias", "final_norm.weight"] and set(params_without) <= set(params_with)
+    for name, value in params_without.items():
+        assert torch.equal(value, params_with[name]), name
+    tokens = torch.randint(0, 20, (3, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        hidden = without_ln.blocks(without_ln.embedding(tokens) + without_ln.positions[:12])
+        assert torch.equal(without_ln(tokens), without_ln.readout(hidden))
+        assert torch.equal(with_ln(tokens), without_ln.readout(with_ln.final_norm(hidden)))
+        assert not torch.allclose(with_ln(tokens), without_ln(tokens))
+
+
 def hvp_and_finite_difference(model: torch.nn.Module, loss_fn, epsilon: float = 1e-6):
     """Double-backward H v and the central difference (g(theta + eps v) - g(theta - eps v)) / 2 eps."""
     params = list(model.parameters())
