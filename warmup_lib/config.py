@@ -441,19 +441,20 @@ def _plain(config: Any) -> dict[str, Any]:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PRESET_NAMES}
 
 # Chapter 1, the catapult primer (solvable models; CPU-cheap at every preset).  eta multiples are in units
-# of 2/lambda_0; scan_step is the spacing of the constant-eta scan in units of 1/lambda_0.
+# of 2/lambda_0; scan_step is the spacing of the constant-eta scan in units of 1/lambda_0; seeds: the uv
+# initialisations and teacher data the textbook rows are measured on (the figures show the first).
 PRESETS["smoke"]["01_catapult_primer"] = {
-    "seed": 0, "width": 64, "steps": 120, "scan_step": 0.5, "teacher_width": 16, "teacher_dim": 4,
+    "seeds": [0, 1], "width": 64, "steps": 120, "scan_step": 0.5, "teacher_width": 16, "teacher_dim": 4,
     "teacher_examples": 8, "warmup_steps": [1, 16, 64], "eta_multiples": [1.25, 1.75, 2.25, 3.25, 4.25],
     "extra_steps": 200,
 }
 PRESETS["book"]["01_catapult_primer"] = {
-    "seed": 0, "width": 512, "steps": 300, "scan_step": 0.1, "teacher_width": 32, "teacher_dim": 4,
+    "seeds": [0, 1, 2, 3, 4], "width": 512, "steps": 300, "scan_step": 0.1, "teacher_width": 32, "teacher_dim": 4,
     "teacher_examples": 8, "warmup_steps": [1, 4, 16, 64, 256],
     "eta_multiples": [1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25], "extra_steps": 500,
 }
 PRESETS["paper"]["01_catapult_primer"] = {
-    "seed": 0, "width": 4096, "steps": 600, "scan_step": 0.02, "teacher_width": 64, "teacher_dim": 8,
+    "seeds": [0, 1, 2, 3, 4], "width": 4096, "steps": 600, "scan_step": 0.02, "teacher_width": 64, "teacher_dim": 8,
     "teacher_examples": 16, "warmup_steps": [1, 4, 16, 64, 128, 256, 512],
     "eta_multiples": [1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25, 7.25, 8.25],
     "extra_steps": 1000,
@@ -526,7 +527,7 @@ PRESETS["paper"]["02_sgd_warmup_mechanisms"] = {
 
 # The scorecard gathers the claims cells of the executed chapters; it has no setting of its own.
 for _preset in PRESET_NAMES:
-    PRESETS[_preset]["07_scorecard"] = {}
+    PRESETS[_preset]["08_scorecard"] = {}
 
 
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
@@ -585,46 +586,51 @@ PRESETS["paper"]["06_critical_lr_warmup"] = {
 # with minibatches of batch_size from batch_n_train examples and with cross-entropy).  Learning rates are
 # absolute, as in the paper's Adam runs; pre_sharpness_every / sharpness_every: tracker cadence (warm-started);
 # init_widths: widths at which lambda_0^{P^-1 H} is measured at initialisation only; a first-step spike is a loss
-# excursion (above catapult_rise x the lowest loss so far) that starts within the first spike_steps steps.
-_ADAM_COMMON = {"seed": 0, "depth": 4, "data_root": None, "catapult_rise": 1.2, "spike_steps": 8}
+# excursion (above catapult_rise x the lowest loss so far) that starts within the first spike_steps steps;
+# seeds: the FCN initialisations (RunConfig.seed) every run and measurement is repeated with.
+_ADAM_COMMON = {"depth": 4, "data_root": None, "catapult_rise": 1.2, "spike_steps": 8}
 PRESETS["smoke"]["03_adam_preconditioned_sharpness"] = {
     **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 256, "n_test": 200, "width": 16, "steps": 24,
     "warmup_steps": [1, 8], "eta_simple_mup": 0.03, "eta_sp": 0.02, "pre_sharpness_every": 4, "sharpness_every": 8,
     "variant_steps": 16, "variant_warmup_steps": [1, 8], "variant_every": 8, "batch_size": 64, "batch_n_train": 512,
     "xent_eta_simple_mup": 0.03, "xent_eta_sp": 0.02, "init_widths": [16, 32], "eval_every": 0, "workers": 1,
-    "device": "cpu",
+    "device": "cpu", "seeds": [0],
 }
 PRESETS["book"]["03_adam_preconditioned_sharpness"] = {
     **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "steps": 256,
     "warmup_steps": [1, 16, 128], "eta_simple_mup": 0.03, "eta_sp": 0.02, "pre_sharpness_every": 4,
     "sharpness_every": 8, "variant_steps": 256, "variant_warmup_steps": [1, 128], "variant_every": 8,
     "batch_size": 512, "batch_n_train": 4000, "xent_eta_simple_mup": 0.03, "xent_eta_sp": 0.02,
-    "init_widths": [64, 128, 256, 512], "eval_every": 64, "workers": 2, "device": "cpu",
+    "init_widths": [64, 128, 256, 512], "eval_every": 64, "workers": 1, "device": "cpu", "seeds": [0, 1, 2],
 }
 PRESETS["paper"]["03_adam_preconditioned_sharpness"] = {
     **_ADAM_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "steps": 2048,
     "warmup_steps": [1, 64, 256, 1024], "eta_simple_mup": 0.003, "eta_sp": 0.001, "pre_sharpness_every": 1,
     "sharpness_every": 1, "variant_steps": 2048, "variant_warmup_steps": [1, 1024], "variant_every": 4,
     "batch_size": 512, "batch_n_train": None, "xent_eta_simple_mup": 0.003, "xent_eta_sp": 0.001,
-    "init_widths": [128, 256, 512, 1024], "eval_every": 256, "workers": 1, "device": "cuda",
+    "init_widths": [128, 256, 512, 1024], "eval_every": 256, "workers": 1, "device": "cuda", "seeds": [0, 1, 2],
 }
 
 # Chapter 4, GI-Adam and RI-Adam next to Adam (same FCN and data as chapter 3).  Mechanism runs: T_wrm = 1,
 # lambda^{P^-1 H} every pre_sharpness_every steps; implicit-warmup runs: SP at eta_sp for implicit_steps
 # (Adam, GI-Adam, Adam with the linear warmup of matching length, capped at implicit_steps); failure
 # preview: SP at failure_eta for failure_steps (Adam, GI-Adam, RI-Adam, Adam with failure_warmup steps).
+# seeds: those of the mechanism and failure runs; implicit_seeds: those of the implicit-warmup runs (seconds each).
 PRESETS["smoke"]["04_gi_adam"] = {
     **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 256, "n_test": 200, "width": 16, "eta_simple_mup": 0.03,
     "eta_sp": 0.02, "steps": 24, "pre_sharpness_every": 4, "implicit_steps": 64, "failure_eta": 0.1,
-    "failure_steps": 32, "failure_warmup": 16, "eval_every": 0, "workers": 1, "device": "cpu",
+    "failure_steps": 32, "failure_warmup": 16, "eval_every": 0, "workers": 1, "device": "cpu", "seeds": [0],
+    "implicit_seeds": [0],
 }
 PRESETS["book"]["04_gi_adam"] = {
     **_ADAM_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "eta_simple_mup": 0.03,
     "eta_sp": 0.02, "steps": 256, "pre_sharpness_every": 4, "implicit_steps": 2048, "failure_eta": 0.1,
-    "failure_steps": 1024, "failure_warmup": 256, "eval_every": 64, "workers": 2, "device": "cpu",
+    "failure_steps": 1024, "failure_warmup": 256, "eval_every": 64, "workers": 1, "device": "cpu",
+    "seeds": [0, 1, 2], "implicit_seeds": [0, 1, 2, 3, 4],
 }
 PRESETS["paper"]["04_gi_adam"] = {
     **_ADAM_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "eta_simple_mup": 0.003,
     "eta_sp": 0.001, "steps": 2048, "pre_sharpness_every": 1, "implicit_steps": 4096, "failure_eta": 0.01,
     "failure_steps": 4096, "failure_warmup": 1024, "eval_every": 256, "workers": 1, "device": "cuda",
+    "seeds": [0, 1, 2], "implicit_seeds": [0, 1, 2],
 }
