@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 from warmup_lib import config
-from warmup_lib.analysis.trajectory import Catapult, Collision, EarlyRegime, detect_catapults
+from warmup_lib.analysis.trajectory import Catapult, Collision, EarlyRegime, detect_catapults, first_collision
 from warmup_lib.chapters import sgd_warmup_mechanisms as chapter
-from warmup_lib.claims import HOLDS, DOES_NOT_HOLD
+from warmup_lib.claims import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
+from warmup_lib.claims.registry import chapter_evidence, chapter_rows
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs import store
 from warmup_lib.runs.train import RunResult
@@ -33,7 +34,7 @@ matplotlib.use("Agg")
 BOOK = config.notebook_parameters(chapter.EXPERIMENT, "book")
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / f"{chapter.EXPERIMENT}.ipynb"
 SHARPENING, REDUCTION = "progressive sharpening", "sharpness reduction"
-LABELS = ["1a", "1b", "2a", "2b", "2c", "2d", "3a", "3b", "3c", "4a", "4b", "4c"]
+ROW_IDS = ["1a", "1b", "2a", "2b", "2c", "2d", "2e", "3a", "3b", "3c", "4a", "4b", "4c"]
 
 
 # ------------------------------------------------------------------------------------ the plan
@@ -45,11 +46,15 @@ def test_book_plan_names_exactly_the_committed_runs(repo_root: Path, tmp_path: P
     shutil.copy(committed / "lambda0.json", tmp_path / chapter.EXPERIMENT / "lambda0.json")
     monkeypatch.setattr("warmup_lib.runs.measure.measure_lambda0",
                         lambda *args, **kwargs: pytest.fail("lambda_0 must be read from the store"))
-    plan = chapter.build_plan(BOOK, tmp_path)
+    plans = chapter.build_plans(BOOK, tmp_path)
+    assert list(plans) == BOOK["seeds"] == [0, 1, 2]
     stored = {path.name for path in committed.iterdir() if path.is_dir()}
-    assert {store.run_id(cfg) for cfg in plan.configs()} == stored and len(stored) == 32
+    configs = chapter.all_configs(plans)
+    assert {store.run_id(cfg) for cfg in configs} == stored and len(stored) == len(configs) == 3 * 34
+    assert {cfg.seed for cfg in plans[1].configs()} == {1}
     recorded = json.loads((committed / "lambda0.json").read_text())
-    assert plan.lambda_0[chapter.GD, "mup"] in [entry["lambda_0"] for entry in recorded.values()]
+    assert plans[0].lambda_0[chapter.GD, "mup"] in [entry["lambda_0"] for entry in recorded.values()]
+    assert plans[0].lambda_0[chapter.GD, "mup"] != plans[1].lambda_0[chapter.GD, "mup"]  # per seed
 
 
 def _fake_lambda0(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
@@ -85,6 +90,8 @@ def test_plan_sets_each_rate_from_lambda0_and_each_setting_changes_one_thing(
         assert cfg.schedule.eta_trgt == c / lambda_0["sp"] and cfg.schedule.warmup_steps == 1
         assert (cfg.steps, cfg.sharpness_every, cfg.eval_every) == (BOOK["scan_steps"], 0, 0)
     assert plan.configs() == [*plan.runs.values(), *plan.scan.values()]
+    assert {cfg.seed for cfg in plan.configs()} == {0}
+    assert {cfg.seed for cfg in chapter.build_plan(BOOK, "unused", seed=2).configs()} == {2}
 
 
 TINY = RunConfig(data=DataConfig(name="mnist1d", n_train=64, n_test=32), model=ModelConfig(width=8, depth=3),
@@ -119,6 +126,31 @@ def test_threshold_ratio_after_collision_is_the_median_over_measured_steps_from_
     assert math.isnan(chapter.threshold_ratio_after_collision(records, -1))
 
 
+def test_first_crossing_carries_the_sharpness_forward_between_measurements() -> None:
+    # measured at 0 and 8 only; eta rises 0.1, 0.2, ...: eta_t * 10 >= 2 from step 1 on, unmeasured
+    sharpness = [10.0] + [math.nan] * 7 + [1.0]
+    eta = [0.1 * (t + 1) for t in range(9)]
+    assert chapter.first_crossing(sharpness, eta) == Collision(1, "rear-end")
+    assert first_collision(sharpness, eta) == Collision(-1, "none")  # measured steps only: missed
+    rising = [1.0, math.nan, 2.0, math.nan, 3.0, math.nan]  # crossing at step 5, lambda was rising
+    assert chapter.first_crossing(rising, [0.1, 0.1, 0.1, 0.1, 0.7, 0.7]) == Collision(4, "head-on")
+    assert chapter.first_crossing(rising, [0.1, 0.1, 0.1, 0.1, 0.1, 0.7]) == Collision(5, "head-on")
+    assert chapter.first_crossing([3.0, 1.0], [1.0, 1.0]) == Collision(0, "at start")
+    assert chapter.first_crossing([1.0, math.nan], [0.1, 0.1]) == Collision(-1, "none")
+    falling = [4.0, 3.0, 2.5]  # every step measured: the library's first_collision
+    assert chapter.first_crossing(falling, [0.1, 0.5, 0.8]) == first_collision(falling, [0.1, 0.5, 0.8])
+    assert chapter.first_crossing([math.nan, 1.0, 3.0], [1.0, 1.0, 1.0]) == Collision(2, "head-on")
+
+
+def test_threshold_ratios_during_warmup_read_from_a_head_on_crossing_to_the_warmups_end() -> None:
+    records = _records([1.0, math.nan, 4.0, 4.2, 3.8, 4.0], lr=0.5)
+    during = chapter.threshold_ratios_during_warmup(records, Collision(2, "head-on"), warmup=5)
+    assert during.tolist() == [2.0, 2.1, 1.9]
+    assert chapter.threshold_ratios_during_warmup(records, Collision(2, "rear-end"), 5).size == 0
+    assert chapter.threshold_ratios_during_warmup(records, Collision(5, "head-on"), 5).size == 0
+    assert chapter.threshold_ratios_during_warmup(records, Collision(-1, "none"), 5).size == 0
+
+
 def test_late_threshold_ratio_reads_the_last_quarter_of_the_measurements() -> None:
     sharpness = [1.0, math.nan, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0]  # 11: the last 2
     assert chapter.late_threshold_ratio(_records(sharpness, lr=0.5)) == (5.0 + 6.0) / 2
@@ -134,6 +166,7 @@ def test_calm_rise_fraction_pools_steps_over_runs() -> None:
     assert chapter.calm_rise_fraction([first, second]) == 2 / 4  # pooled, not a mean of 2/3 and 0
     assert chapter.calm_rise_fraction([_records([5.0, 5.0], lr=1.0, loss=[1.0, 2.0])]) == 0.0
     assert chapter.calm_rise_fraction([_records([0.5, 5.0], lr=1.0, loss=[1.0, 2.0])]) == 1.0
+    assert chapter.calm_rise_counts([first, second]) == (2, 4)
 
 
 def test_analyse_passes_the_parameters_thresholds_to_the_detectors() -> None:
@@ -146,6 +179,10 @@ def test_analyse_passes_the_parameters_thresholds_to_the_detectors() -> None:
     assert found.catapults == detect_catapults(loss, sharpness, rise=BOOK["catapult_rise"], drop=0.2,
                                                window=BOOK["catapult_window"])
     assert chapter.analyse(records, {**thresholds, "catapult_drop": 0.5}).catapults == []  # 30% < 50%
+    # the early regime stops before the crossing: eta 0.1 crosses 2 / 10 from step 1 (unmeasured)
+    early = chapter.analyse(_records(sharpness, lr=[0.01, 0.3, 0.3, 0.3, 0.3, 0.3], loss=loss),
+                            {**thresholds, "catapult_drop": 0.2})
+    assert early.collision == Collision(1, "rear-end") and early.regime.label == "undetermined"
 
 
 def _analysis(regime: str = SHARPENING, ratio: float = 1.5, catapults: tuple = (), hit: int = 10,
@@ -189,13 +226,16 @@ def test_gd_mup_facts_and_glue() -> None:
     facts = chapter.gd_mup_facts(runs, analyses, [1, 16])
     assert facts.riding == pytest.approx([2.0, 1.95])
     assert facts.during_warmup == [16] and facts.natural.ratio == 2.5
+    assert facts.warmup_riding == pytest.approx(1.95)  # steps 4, 5 of the warmup of 16: 1.9, 2.0
+    assert math.isnan(dataclasses.replace(facts, during=[np.array([])] * 2).warmup_riding)
     glued = chapter.gd_mup_glue(facts)
     assert glued["mech_mup_ratio_range"] == "1.50-2.50" and glued["mech_mup_riding"] == "1.95-2.00"
     assert (glued["mech_mup_head_on"], glued["mech_mup_runs"], glued["mech_mup_catapults"]) == (2, 2, 1)
     assert glued["mech_mup_collision_steps"] == "2, 4" and glued["mech_mup_during"] == "16"
     assert (glued["mech_mup_cat_loss"], glued["mech_mup_cat_sharp"]) == ("1.50-1.50", "0.75-0.75")
     missed = [Collision(-1, "none")] * 2
-    none = chapter.gd_mup_glue(dataclasses.replace(facts, catapults=[], collisions=missed))
+    none = chapter.gd_mup_glue(dataclasses.replace(facts, catapults=[], collisions=missed,
+                                                   during=[np.array([])] * 2))
     assert (none["mech_mup_cat_loss"], none["mech_mup_during"]) == ("-", "none of the warmup lengths")
 
 
@@ -215,10 +255,11 @@ def test_gd_sp_facts_later_and_smaller_need_a_catapult_in_every_warmup() -> None
     facts = chapter.gd_sp_facts(*_sp_inputs({16: (20, 3.0), 64: (70, 2.0)}), warmup_steps=[1, 16, 64])
     assert (facts.warm, facts.first_steps, facts.first_sizes) == ([16, 64], [20, 70], [3.0, 2.0])
     assert facts.rear_end == 2
-    assert facts.later and facts.smaller and facts.smallest_diverging == 16.0
-    assert not chapter.gd_sp_facts(*_sp_inputs({16: (20, 3.0)}), warmup_steps=[1, 16, 64]).later
+    assert (facts.later, facts.smaller, facts.gentler) == (1.0, 1.0, 0.0)  # both remove half
+    assert facts.smallest_diverging == 16.0
+    assert chapter.gd_sp_facts(*_sp_inputs({16: (20, 3.0)}), warmup_steps=[1, 16, 64]).later == 0.0
     reversed_ = chapter.gd_sp_facts(*_sp_inputs({16: (70, 2.0), 64: (20, 3.0)}), warmup_steps=[1, 16, 64])
-    assert not reversed_.later and not reversed_.smaller
+    assert (reversed_.later, reversed_.smaller) == (0.0, 0.0)
     assert math.isnan(dataclasses.replace(facts, scan={2.0: "converged"}).smallest_diverging)
     glued = chapter.gd_sp_glue(facts, scan_steps=64)
     assert glued == {"mech_sp_no_warmup": "diverged", "mech_sp_diverged_step": 9,
@@ -239,7 +280,7 @@ def test_variant_facts_and_glue() -> None:
     assert (facts.sp_catapulting, facts.sp_warm) == (1, 2)
     assert list(facts.outcomes) == [("mup", 1), ("mup", 64), ("sp", 1), ("sp", 64), ("sp", 256)]
     glued = chapter.variants_glue({name: facts for name in chapter.VARIANTS}, BOOK)
-    assert glued["mech_variant_warmups"] == "{1, 64, 256}" and glued["mech_batch_size"] == 512
+    assert glued["mech_variant_warmups"] == "{1, 64, 256}" and glued["mech_batch_size"] == 128
     assert glued["mech_sgd_mup_regime"] == "progressive sharpening (r = 1.50)"
     assert glued["mech_mom_sp_catapulting"] == "1 of 2"
     assert glued["mech_xent_outcomes"].startswith(
@@ -254,7 +295,8 @@ def test_late_threshold_facts_read_the_mup_runs_without_warmup_and_skip_diverged
     runs["GD+momentum", "sp", 64] = _result(calm)
     facts = chapter.late_threshold_facts(runs)
     assert facts.late == {"GD": 0.5, "SGD": 0.5, "GD+momentum": 0.5, "SGD+momentum": 0.5}
-    assert (facts.rise_gd, facts.rise_momentum) == (0.0, 0.5)
+    assert (facts.rise_gd, facts.rise_momentum, facts.calm_gd) == (0.0, 0.5, 2)
+    assert facts.rise_ratio == 1.0  # 0.5 / (GD floored at one rise in its 2 calm steps)
     glued = chapter.late_threshold_glue(facts, momentum=0.9)
     assert (glued["mech_momentum_limit"], glued["mech_rise_momentum"]) == ("3.8", "50.0")
     assert glued["mech_late_gd"] == "0.50"
@@ -269,90 +311,161 @@ def test_setup_glue_quotes_the_parameters_and_lambda0() -> None:
 
 # ---------------------------------------------------------------------------------- the claims
 
-def test_criteria_at_their_bounds() -> None:
-    head_on = [Collision(5, "head-on")] * 2
-    assert chapter.rides_threshold([1.6, 2.4], head_on)
-    assert not chapter.rides_threshold([1.59, 2.0], head_on)
-    assert not chapter.rides_threshold([2.0, 2.41], head_on)
-    assert not chapter.rides_threshold([2.0, 2.0], [Collision(5, "head-on"), Collision(5, "rear-end")])
-    assert chapter.within_momentum_limit(3.98, 0.9) and chapter.within_momentum_limit(2.01, 0.9)
-    assert not chapter.within_momentum_limit(2.0, 0.9) and not chapter.within_momentum_limit(4.0, 0.9)
-    assert chapter.monotone([1, 2, 3], 3, increasing=True)
-    assert chapter.monotone([3.0, 2.0], 2, increasing=False)
-    assert not chapter.monotone([1, 1, 3], 3, increasing=True)  # strictly
-    assert not chapter.monotone([1, 2], 3, increasing=True)  # a run without the event
+def test_pair_fraction_counts_adjacent_pairs_and_fails_missing_events() -> None:
+    assert chapter.pair_fraction([1, 2, 3], increasing=True) == 1.0
+    assert chapter.pair_fraction([1, 3, 2], increasing=True) == 0.5
+    assert chapter.pair_fraction([1, 1, 3], increasing=True) == 0.5  # strictly
+    assert chapter.pair_fraction([3.0, 2.0, 1.0], increasing=False) == 1.0
+    assert chapter.pair_fraction([3.0, math.nan, 1.0], increasing=False) == 0.0  # a warmup without one
+    assert math.isnan(chapter.pair_fraction([1.0], increasing=True))
 
 
-def _holding() -> dict:
-    """Facts under which every claim of the chapter holds."""
-    mup = chapter.MupFacts(warmups=[1, 256], regimes=[EarlyRegime(SHARPENING, 1.4, 3)] * 2,
-                           collisions=[Collision(5, "head-on"), Collision(90, "head-on")], riding=[1.9, 2.1],
-                           catapults=[], natural=EarlyRegime(SHARPENING, 1.9, 80))
-    sp = chapter.SpFacts(warm=[16, 64], first_catapults={16: _catapult(20, 3.0), 64: _catapult(70, 2.0)},
-                         rear_end=2, regimes=[], no_warmup={"outcome": "diverged", "steps_run": 7},
+def test_rise_ratio_floors_gds_rate_at_one_rise() -> None:
+    late = chapter.LateThreshold({}, rise_gd=0.0, rise_momentum=0.05, calm_gd=1000)
+    assert late.rise_ratio == pytest.approx(50.0)  # 0.05 / (1 / 1000)
+    assert chapter.LateThreshold({}, 0.01, 0.05, 1000).rise_ratio == pytest.approx(5.0)
+
+
+def _variant(checks: dict | None = None) -> chapter.VariantFacts:
+    checks = checks or {name: True for name in chapter.MECHANISM_CHECKS}
+    return chapter.VariantFacts(EarlyRegime(SHARPENING, 1.5, 9), EarlyRegime(REDUCTION, 0.7, 9), 2, 2, {},
+                                checks)
+
+
+def _seed(seed: int = 0) -> chapter.SeedFacts:
+    """One seed's facts under which every row of the chapter holds."""
+    during = [np.array([]), np.array([]), np.array([1.9, 2.0, 2.1])]
+    mup = chapter.MupFacts(warmups=[1, 64, 256], regimes=[EarlyRegime(SHARPENING, 1.4, 3)] * 3,
+                           collisions=[Collision(80, "head-on"), Collision(90, "head-on"), Collision(200, "head-on")],
+                           riding=[2.3, 2.3, 2.2], during=during, catapults=[],
+                           natural=EarlyRegime(SHARPENING, 1.9, 80))
+    sp = chapter.SpFacts(warm=[16, 64, 256],
+                         first_catapults={16: _catapult(5, 6.0, 10.0, 1.0), 64: _catapult(20, 3.0, 10.0, 2.0),
+                                          256: _catapult(70, 2.0, 10.0, 5.0)},
+                         rear_end=3, regimes=[], no_warmup={"outcome": "diverged", "steps_run": 7},
                          scan={32.0: "diverged"}, natural=EarlyRegime(REDUCTION, 0.6, 50))
-    variant = chapter.VariantFacts(EarlyRegime(SHARPENING, 1.5, 9), EarlyRegime(REDUCTION, 0.7, 9), 2, 2, {})
-    late = chapter.LateThreshold({"GD": 2.1, "SGD": 2.0, "GD+momentum": 3.6, "SGD+momentum": 3.5},
-                                 rise_gd=0.01, rise_momentum=0.1)
-    return {"mup": mup, "sp": sp, "variants": {name: variant for name in chapter.VARIANTS}, "late": late,
-            "momentum": 0.9}
+    late = chapter.LateThreshold({"GD": 2.1, "SGD": 2.0, "GD+momentum": 3.6, "SGD+momentum": 1.5},
+                                 rise_gd=0.0, rise_momentum=0.05, calm_gd=1000)
+    return chapter.SeedFacts(seed, {}, {}, {}, {}, mup, sp, {name: _variant() for name in chapter.VARIANTS}, late)
 
 
-def _verdicts(facts: dict) -> dict[str, str]:
-    return {claim.label: claim.verdict for claim in chapter.chapter_claims(**facts)}
-
-
-def test_every_claim_holds_on_facts_made_to_hold() -> None:
-    claims = chapter.chapter_claims(**_holding())
-    assert [c.label for c in claims] == LABELS
-    assert all(c.verdict == HOLDS for c in claims)
-    measured = {c.label: c.measured_text for c in claims}
-    assert measured["1b"] == "1.90-2.10" and measured["2c"] == "20, 70" and measured["2d"] == "3.00, 2.00"
-    assert measured["3a"] == "r muP 1.50, SP 0.70; catapults 2/2" and measured["4b"] == "10.0"
-    assert measured["4c"] == f"{3.5 / 3.6:.2f}" and measured["2b"] == "7"
-
-
-def _broken(label: str, facts: dict) -> dict:
-    """``facts`` changed so that claim ``label`` alone stops holding."""
+def _broken(row: str, facts: chapter.SeedFacts) -> chapter.SeedFacts:
+    """``facts`` changed so that row ``row`` alone stops holding."""
     replace = dataclasses.replace
-    mup, sp, late, variants = facts["mup"], facts["sp"], facts["late"], dict(facts["variants"])
-    flat, constant = EarlyRegime("constant", 1.1, 9), EarlyRegime("constant", 0.9, 9)
-    if label == "1a":
-        mup = replace(mup, natural=flat)
-    elif label == "1b":
-        mup = replace(mup, riding=[1.9, 2.6])
-    elif label == "2a":
-        sp = replace(sp, natural=constant)
-    elif label == "2b":
+    mup, sp, late, variants = facts.mup, facts.sp, facts.late, dict(facts.variants)
+    if row == "1a":
+        mup = replace(mup, natural=EarlyRegime("constant", 1.1, 9))
+    elif row == "1b":  # no warmup meets the threshold before it ends
+        mup = replace(mup, during=[np.array([])] * 3)
+    elif row == "2a":
+        sp = replace(sp, natural=EarlyRegime("constant", 0.9, 9))
+    elif row == "2b":
         sp = replace(sp, no_warmup={"outcome": "converged", "steps_run": 512})
-    elif label == "2c":
-        sp = replace(sp, first_catapults={16: _catapult(70, 3.0), 64: _catapult(20, 2.0)})
-    elif label == "2d":
-        sp = replace(sp, first_catapults={16: _catapult(20, 2.0), 64: _catapult(70, 3.0)})
-    elif label in ("3a", "3b", "3c"):
-        setting = {"3a": chapter.SGD, "3b": chapter.MOMENTUM, "3c": chapter.XENT}[label]
-        variants[setting] = replace(variants[setting], sp_catapulting=1)
-    elif label == "4a":
-        late = replace(late, late={**late.late, "GD+momentum": 4.5, "SGD+momentum": 4.4})
-    elif label == "4b":
-        late = replace(late, rise_gd=0.06)
-    elif label == "4c":
-        late = replace(late, late={**late.late, "SGD+momentum": 3.7})
-    return {**facts, "mup": mup, "sp": sp, "late": late, "variants": variants}
+    elif row in ("2c", "2d", "2e"):
+        name = {"2c": "peak", "2d": "loss_ratio", "2e": "sharpness_after"}[row]
+        cats = dict(sp.first_catapults)
+        cats[64], cats[256] = (replace(cats[64], **{name: getattr(cats[256], name)}),
+                               replace(cats[256], **{name: getattr(cats[64], name)}))
+        sp = replace(sp, first_catapults=cats)
+    elif row in ("3a", "3b", "3c"):
+        setting = {"3a": chapter.SGD, "3b": chapter.MOMENTUM, "3c": chapter.XENT}[row]
+        variants[setting] = _variant({**variants[setting].checks, "no run lost that GD keeps": False})
+    elif row == "4a":
+        late = replace(late, late={**late.late, "GD+momentum": 2.4})  # nearer GD's 2 than 3.8
+    elif row == "4b":
+        late = replace(late, rise_gd=0.01)  # momentum only 5x GD
+    elif row == "4c":
+        late = replace(late, late={**late.late, "SGD+momentum": 3.5})  # below 2 + 2 beta, not below 2
+    return replace(facts, mup=mup, sp=sp, late=late, variants=variants)
 
 
-@pytest.mark.parametrize("label", LABELS)
-def test_each_claim_fails_when_its_own_fact_does(label: str) -> None:
-    verdicts = _verdicts(_broken(label, _holding()))
-    assert verdicts.pop(label) == DOES_NOT_HOLD
+def _verdicts(facts: list[chapter.SeedFacts]) -> dict[str, str]:
+    evidence = chapter_evidence(chapter.EXPERIMENT, chapter.claim_values(facts), [f.seed for f in facts])
+    return {e.spec.id: e.verdict for e in evidence}
+
+
+def test_the_registry_rows_are_exactly_the_values_rows() -> None:
+    assert [spec.id for spec in chapter_rows(chapter.EXPERIMENT)] == list(chapter.claim_values([_seed()]))
+
+
+def test_every_row_holds_on_facts_made_to_hold() -> None:
+    values = chapter.claim_values([_seed(0), _seed(1)])
+    assert values["1b"] == [2.0, 2.0] and values["2c"] == [1.0, 1.0] and values["4b"] == [50.0, 50.0]
+    assert set(_verdicts([_seed(0), _seed(1)]).values()) == {HOLDS}
+
+
+@pytest.mark.parametrize("row", ROW_IDS)
+def test_each_row_fails_when_its_own_fact_does_and_straddling_seeds_are_inconclusive(row: str) -> None:
+    verdicts = _verdicts([_broken(row, _seed(0)), _broken(row, _seed(1))])
+    assert verdicts.pop(row) == DOES_NOT_HOLD
     assert set(verdicts.values()) == {HOLDS}
+    assert _verdicts([_seed(0), _broken(row, _seed(1))])[row] == INCONCLUSIVE
 
 
-def test_same_regimes_fails_on_either_regime() -> None:
-    facts = _holding()["variants"][chapter.SGD]
-    assert chapter.same_regimes(facts)[1]
-    assert not chapter.same_regimes(dataclasses.replace(facts, mup_regime=EarlyRegime(REDUCTION, 0.8, 9)))[1]
-    assert not chapter.same_regimes(dataclasses.replace(facts, sp_regime=EarlyRegime(SHARPENING, 1.3, 9)))[1]
+def _variant_inputs(setting: str = "SGD"):
+    """GD and ``setting`` runs (muP and SP at T_wrm 1, 64, 256) where every mechanism check passes."""
+    runs, analyses = {}, {}
+    for name in ("GD", setting):
+        for param in ("mup", "sp"):
+            for warmup in (1, 64, 256):
+                key = (name, param, warmup)
+                diverged = param == "sp" and warmup == 1
+                # muP: eta lambda 1, 2, 2.2 at steps 0, 2, 4 (median after the crossing at 2: 2.1)
+                records = _records([2.0, math.nan, 4.0, math.nan, 4.4, math.nan], lr=0.5)
+                runs[key] = _result(records, outcome="diverged" if diverged else "converged")
+                if param == "mup":
+                    analyses[key] = _analysis(SHARPENING, 1.5, hit=2, kind="head-on")
+                elif diverged:
+                    analyses[key] = _analysis("undetermined", math.nan, hit=0, kind="at start")
+                else:
+                    analyses[key] = _analysis(REDUCTION, 0.6, (_catapult(9),), hit=3, kind="rear-end")
+    return runs, analyses
+
+
+def test_variant_checks_pass_when_everything_is_as_in_gd_and_each_fails_on_its_own() -> None:
+    runs, analyses = _variant_inputs()
+    facts = chapter.variant_facts(runs, analyses, "SGD")
+    assert facts.checks == {name: True for name in chapter.MECHANISM_CHECKS} and facts.score == 1.0
+    breaks = {
+        "muP sharpens": ("analyses", ("SGD", "mup", 256), _analysis("constant", 1.1, hit=2, kind="head-on")),
+        "muP meets 2/eta head-on": ("analyses", ("SGD", "mup", 64), _analysis(SHARPENING, 1.5, hit=2,
+                                                                             kind="rear-end")),
+        "SP flattens": ("analyses", ("SGD", "sp", 256), _analysis("constant", 0.9, (_catapult(9),), hit=3,
+                                                                  kind="rear-end")),
+        "SP meets 2/eta from behind": ("analyses", ("SGD", "sp", 64), _analysis(REDUCTION, 0.6, (_catapult(9),),
+                                                                               hit=3, kind="head-on")),
+        "SP warmups catapult": ("analyses", ("SGD", "sp", 64), _analysis(REDUCTION, 0.6, (), hit=3,
+                                                                         kind="rear-end")),
+        "no run lost that GD keeps": ("runs", ("SGD", "mup", 64), _result(runs["SGD", "mup", 64].records,
+                                                                          outcome="diverged")),
+    }
+    for check, (table, key, value) in breaks.items():
+        changed = {"runs": dict(runs), "analyses": dict(analyses)}
+        changed[table][key] = value
+        failed = chapter.variant_facts(changed["runs"], changed["analyses"], "SGD").failed
+        assert failed == [check], check
+    steep = dict(runs)  # eta lambda 3 after the crossing: above 2.4 without momentum, within 3.99 with it
+    for key in [k for k in runs if k[1] == "mup"]:
+        steep[key] = _result(_records([2.0, math.nan, 6.0, math.nan, 6.0, math.nan], lr=0.5))
+    assert chapter.variant_facts(steep, analyses, "SGD").failed == ["muP rides the threshold"]
+    steep_m = {("GD+momentum",) + k[1:] if k[0] == "SGD" else k: v for k, v in steep.items()}
+    analyses_m = {("GD+momentum",) + k[1:] if k[0] == "SGD" else k: v for k, v in analyses.items()}
+    assert chapter.variant_facts(steep_m, analyses_m, "GD+momentum", momentum=0.9).failed == []
+    sp_t1 = dict(runs)  # SP without warmup diverges in GD too: not counted against the variant
+    assert chapter.variant_facts(sp_t1, analyses, "SGD").checks["no run lost that GD keeps"]
+
+
+def test_seeds_glue_summarises_every_seed() -> None:
+    broken = _broken("2d", _seed(1))
+    glued = chapter.seeds_glue([_seed(0), broken])
+    assert glued["mech_s_smaller"] == "0.75 (0.50..1.00, n=2)"
+    assert glued["mech_s_sp_steps"] == "seed 0: 5, 20, 70; seed 1: 5, 20, 70"
+    assert glued["mech_s_sp_sizes"] == "seed 0: 6.00, 3.00, 2.00; seed 1: 6.00, 2.00, 3.00"
+    assert glued["mech_s_during"] == "seed 0: 256; seed 1: 256"
+    assert glued["mech_s_diverged_steps"] == "7, 7" and glued["mech_s_sgd_failed"] == "seed 0: none; seed 1: none"
+    failing = dataclasses.replace(_seed(2), variants={**_seed(2).variants, chapter.XENT: _variant(
+        {**_variant().checks, "SP flattens": False, "SP warmups catapult": False})})
+    assert chapter.seeds_glue([failing])["mech_s_xent_failed"] == "seed 2: SP flattens, SP warmups catapult"
 
 
 # --------------------------------------------------------------------------------- the figures

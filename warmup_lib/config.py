@@ -502,26 +502,28 @@ PRESETS["paper"]["05_phase_diagrams"] = {
 # rates are multiples of the measured lambda_0 (muP: mup_multiple / lambda_0, SP: sp_multiple / lambda_0);
 # sp_scan lists the multiples of the constant-rate divergence scan; sharpness every k steps, warm-started.
 _MECHANISMS_COMMON = {
-    "seed": 0, "depth": 4, "mup_multiple": 1.0, "sp_multiple": 32.0, "batch_size": 512, "momentum": 0.9,
+    "depth": 4, "mup_multiple": 1.0, "sp_multiple": 32.0, "momentum": 0.9,
     "catapult_rise": 1.2, "catapult_drop": 0.2, "catapult_window": 8, "regime_tol": 0.2, "data_root": None,
 }
 PRESETS["smoke"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 600, "n_test": 200, "width": 32, "steps": 32,
     "variant_steps": 32, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 8],
     "variant_warmup_steps": [1, 8], "sp_scan": [32.0], "scan_steps": 8, "regime_window": 32,
-    "eval_every": 0, "workers": 1, "device": "cpu",
+    "eval_every": 0, "seeds": [0], "batch_size": 128, "workers": 1, "device": "cpu",
 }
 PRESETS["book"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "mnist1d", "n_train": 1024, "n_test": 1000, "width": 128, "steps": 512,
-    "variant_steps": 512, "sharpness_every": 4, "variant_sharpness_every": 8, "warmup_steps": [1, 16, 64, 256],
-    "variant_warmup_steps": [1, 64, 256], "sp_scan": [2.0, 4.0, 8.0, 16.0, 32.0], "scan_steps": 64,
-    "regime_window": 512, "eval_every": 64, "workers": 2, "device": "cpu",
+    "variant_steps": 256, "sharpness_every": 4, "variant_sharpness_every": 8,
+    "warmup_steps": [1, 16, 64, 256, 512], "variant_warmup_steps": [1, 64, 256], "sp_scan": [2.0, 4.0, 8.0, 16.0, 32.0],
+    "scan_steps": 64, "regime_window": 512, "eval_every": 64, "seeds": [0, 1, 2], "batch_size": 128, "workers": 1,
+    "device": "cpu",
 }
 PRESETS["paper"]["02_sgd_warmup_mechanisms"] = {
     **_MECHANISMS_COMMON, "dataset": "cifar10", "n_train": 5000, "n_test": 5000, "width": 512, "steps": 2048,
     "variant_steps": 2048, "sharpness_every": 1, "variant_sharpness_every": 1, "warmup_steps": [1, 64, 256, 1024],
     "variant_warmup_steps": [1, 64, 1024], "sp_scan": [2.0, 4.0, 8.0, 16.0, 32.0], "scan_steps": 64,
-    "regime_window": 2048, "eval_every": 256, "workers": 1, "device": "cuda",
+    "regime_window": 2048, "eval_every": 256, "seeds": [0, 1, 2], "batch_size": 512, "workers": 1,
+    "device": "cuda",
 }
 
 

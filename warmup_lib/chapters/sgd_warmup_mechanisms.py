@@ -29,10 +29,9 @@ import pandas as pd
 
 from warmup_lib import plots
 from warmup_lib.analysis.records import finite, measured
-from warmup_lib.analysis.trajectory import (Catapult, Collision, EarlyRegime, detect_catapults,
-                                            early_regime, first_collision)
+from warmup_lib.analysis.trajectory import Catapult, Collision, EarlyRegime, detect_catapults, early_regime
 from warmup_lib.chapters import value_range
-from warmup_lib.claims import Claim
+from warmup_lib.claims.evidence import spread_text
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from warmup_lib.runs import store
 from warmup_lib.runs.measure import load_or_measure_lambda0
@@ -110,13 +109,14 @@ def settings(params: Mapping[str, Any]) -> dict[str, Setting]:
     }
 
 
-def base_config(params: Mapping[str, Any], param: str, setting: Setting) -> RunConfig:
+def base_config(params: Mapping[str, Any], param: str, setting: Setting, seed: int = 0) -> RunConfig:
     """The chapter's FCN run in ``setting`` with parametrisation ``param``, before its schedule.
 
     Args:
-        params: the notebook's parameters (data, width, depth, seed, cadences, device).
+        params: the notebook's parameters (data, width, depth, cadences, device).
         param: 'mup' or 'sp'.
         setting: loss, batch size, momentum, length and sharpness cadence.
+        seed: the seed of the network's initialisation and batch order (the data stay the same).
 
     Returns:
         The config (plain SGD optimizer with the setting's momentum; default schedule).
@@ -126,7 +126,7 @@ def base_config(params: Mapping[str, Any], param: str, setting: Setting) -> RunC
                         root=params["data_root"]),
         model=ModelConfig(arch="fcn", width=params["width"], depth=params["depth"], param=param),
         optim=OptimConfig(name="sgd", momentum=setting.momentum), loss=setting.loss,
-        batch_size=setting.batch_size, steps=setting.steps, seed=params["seed"],
+        batch_size=setting.batch_size, steps=setting.steps, seed=seed,
         eval_every=params["eval_every"], sharpness_every=setting.sharpness_every,
         device=params["device"])
 
@@ -146,10 +146,28 @@ def with_target(cfg: RunConfig, multiple: float, lambda_0: float, warmup: int) -
     return cfg.replace(**{"schedule.eta_trgt": multiple / lambda_0, "schedule.warmup_steps": warmup})
 
 
-def build_plan(params: Mapping[str, Any], root: str | Path) -> Plan:
-    """The chapter's runs, with their rates set from lambda_0 as the paper sets them.
+def build_plans(params: Mapping[str, Any], root: str | Path) -> dict[int, Plan]:
+    """:func:`build_plan` of every seed of ``params["seeds"]``, by seed.
 
-    lambda_0 is the top Hessian eigenvalue at each set-up's initialisation
+    Args:
+        params: the notebook's parameters (with ``seeds``, a list of ints).
+        root: the results store.
+
+    Returns:
+        seed -> :class:`Plan`, in the order of ``seeds``.
+    """
+    return {seed: build_plan(params, root, seed) for seed in params["seeds"]}
+
+
+def all_configs(plans: Mapping[int, Plan]) -> list[RunConfig]:
+    """Every config of ``plans``, seed after seed."""
+    return [cfg for plan in plans.values() for cfg in plan.configs()]
+
+
+def build_plan(params: Mapping[str, Any], root: str | Path, seed: int = 0) -> Plan:
+    """The chapter's runs for one ``seed``, with their rates set from lambda_0 as the paper sets them.
+
+    lambda_0 is the top Hessian eigenvalue at each set-up's initialisation (so per seed)
     (:func:`warmup_lib.runs.measure.load_or_measure_lambda0`: measured once, then read from the
     store).  Runs: every setting x ('mup', 'sp') x its warmups at eta_trgt = c / lambda_0 with c =
     ``mup_multiple`` or ``sp_multiple``; minibatch SGD with momentum, muP, T_wrm = 1; and the SP
@@ -159,6 +177,7 @@ def build_plan(params: Mapping[str, Any], root: str | Path) -> Plan:
     Args:
         params: the notebook's parameters.
         root: the results store.
+        seed: the initialisation seed of every run.
 
     Returns:
         The :class:`Plan`.
@@ -170,19 +189,19 @@ def build_plan(params: Mapping[str, Any], root: str | Path) -> Plan:
     runs, lambda0s = {}, {}
     for name, setting in settings(params).items():
         for param in PARAM_NAMES:
-            base = base_config(params, param, setting)
+            base = base_config(params, param, setting, seed)
             lambda0s[name, param] = lambda_0(base)
             for warmup in setting.warmup_steps:
                 runs[name, param, warmup] = with_target(base, multiples[param], lambda0s[name, param],
                                                         warmup)
     momentum_sgd = Setting("mse", params["batch_size"], params["momentum"], params["variant_steps"],
                            params["variant_sharpness_every"], (NO_WARMUP,))
-    base = base_config(params, "mup", momentum_sgd)
+    base = base_config(params, "mup", momentum_sgd, seed)
     lambda0s[SGD_MOMENTUM, "mup"] = lambda_0(base)
     runs[SGD_MOMENTUM, "mup", NO_WARMUP] = with_target(base, params["mup_multiple"],
                                                        lambda0s[SGD_MOMENTUM, "mup"], NO_WARMUP)
     scan_setting = Setting("mse", None, 0.0, params["scan_steps"], 0, (NO_WARMUP,))
-    scan_base = base_config(params, "sp", scan_setting).replace(eval_every=0)
+    scan_base = base_config(params, "sp", scan_setting, seed).replace(eval_every=0)
     scan = {c: with_target(scan_base, c, lambda_0(scan_base), NO_WARMUP) for c in params["sp_scan"]}
     return Plan(runs, scan, lambda0s)
 
@@ -213,8 +232,47 @@ class RunAnalysis:
     collision: Collision
 
 
+def first_crossing(sharpness: Sequence[float] | np.ndarray, eta: Sequence[float] | np.ndarray,
+                   threshold: float = 2.0) -> Collision:
+    """The first step with eta_t lambda_t >= ``threshold``, lambda_t carried forward from its last
+    measurement, and how the sharpness met the threshold.
+
+    :func:`warmup_lib.analysis.trajectory.first_collision` looks at the measured steps only, so a
+    crossing and the catapult it triggers can both fall between two measurements (SP with momentum
+    catapults within its first 8 steps); carrying lambda forward finds the step at which the rising
+    eta_t reached the last measured sharpness.  The kind is read from the last two measurements at
+    or before that step: 'head-on' when the sharpness was rising, 'rear-end' when it was falling or
+    flat (or had been measured once only: the threshold came down onto it), 'at start' when the
+    first measurement is already past the threshold, 'none' when no step reaches it.  With every
+    step measured this is ``first_collision``.
+
+    Args:
+        sharpness: lambda_t of each step, NaN where it was not measured.
+        eta: the learning rate eta_t of each step (as long as ``sharpness``).
+        threshold: the stability limit of eta_t lambda_t, > 0.
+
+    Returns:
+        The :class:`~warmup_lib.analysis.trajectory.Collision`: the step (-1 if none) and its kind.
+    """
+    sharpness, eta = np.asarray(sharpness, dtype=float), np.asarray(eta, dtype=float)
+    carried = pd.Series(sharpness).ffill().to_numpy()
+    with np.errstate(invalid="ignore"):
+        hits = np.flatnonzero(eta * carried >= threshold)
+    if hits.size == 0:
+        return Collision(-1, "none")
+    step = int(hits[0])
+    measured_steps = np.flatnonzero(np.isfinite(sharpness[: step + 1]))
+    if step == measured_steps[0]:
+        return Collision(step, "at start")
+    rising = measured_steps.size >= 2 and sharpness[measured_steps[-1]] > sharpness[measured_steps[-2]]
+    return Collision(step, "head-on" if rising else "rear-end")
+
+
 def analyse(records: pd.DataFrame, params: Mapping[str, Any]) -> RunAnalysis:
-    """Catapults, early regime and first collision with 2/eta_t of one run.
+    """Catapults, early regime and first crossing of 2/eta_t (:func:`first_crossing`) of one run.
+
+    The early regime is read from the measurements before the crossing (at most ``regime_window``
+    steps): from there on the instability, not the landscape, moves the sharpness.
 
     Args:
         records: the run's per-step records (loss, sharpness with NaN between measurements, lr).
@@ -225,11 +283,15 @@ def analyse(records: pd.DataFrame, params: Mapping[str, Any]) -> RunAnalysis:
         The :class:`RunAnalysis`.
     """
     loss, sharpness, eta = (records[name].to_numpy() for name in ("loss", "sharpness", "lr"))
+    collision = first_crossing(sharpness, eta)
+    window = params["regime_window"] if collision.step < 0 else min(params["regime_window"],
+                                                                    collision.step - 1)
+    regime = (early_regime(sharpness, eta, window=window, tol=params["regime_tol"]) if window >= 1
+              else EarlyRegime("undetermined", float("nan"), -1))
     return RunAnalysis(
         catapults=detect_catapults(loss, sharpness, rise=params["catapult_rise"],
                                    drop=params["catapult_drop"], window=params["catapult_window"]),
-        regime=early_regime(sharpness, eta, window=params["regime_window"], tol=params["regime_tol"]),
-        collision=first_collision(sharpness, eta))
+        regime=regime, collision=collision)
 
 
 def analyse_runs(runs: Mapping[RunKey, RunResult],
@@ -271,6 +333,26 @@ def threshold_ratio_after_collision(records: pd.DataFrame, collision_step: int) 
     return float(np.median(eta[later] * sharpness[later]))
 
 
+def threshold_ratios_during_warmup(records: pd.DataFrame, collision: Collision, warmup: int) -> np.ndarray:
+    """eta_t lambda_t at the measured steps from a head-on ``collision`` to the end of the warmup
+    (collision.step <= t < ``warmup``): the stretch over which the paper says muP rides
+    lambda_t ~ 2/eta_t ("for the rest of warmup").
+
+    Args:
+        records: a run's per-step records (step, lr, sharpness).
+        collision: the run's first crossing of 2/eta_t.
+        warmup: T_wrm.
+
+    Returns:
+        The values (empty when the collision is not head-on or does not fall inside the warmup).
+    """
+    if collision.kind != "head-on" or not 0 <= collision.step < warmup:
+        return np.array([])
+    step, sharpness, eta = measured(records, "sharpness")
+    inside = (step >= collision.step) & (step < warmup)
+    return eta[inside] * sharpness[inside]
+
+
 def late_threshold_ratio(records: pd.DataFrame, fraction: float = 0.25) -> float:
     """Median of eta_t lambda_t over the last ``fraction`` of the measured steps (at least one): the
     level at which the sharpness settles, in units of 1/eta.
@@ -287,23 +369,30 @@ def late_threshold_ratio(records: pd.DataFrame, fraction: float = 0.25) -> float
     return float(np.median(eta[-tail:] * sharpness[-tail:]))
 
 
-def calm_rise_fraction(records: Iterable[pd.DataFrame], bound: float = 1.0) -> float:
-    """The fraction of steps with L_{t+1} > L_t among the steps far below the GD threshold
-    (eta_t lambda_t < ``bound``), pooled over runs; the sharpness is carried forward between
-    measurements.  Plain GD on a smooth loss hardly ever rises there; heavy-ball momentum does.
+def calm_rise_counts(records: Iterable[pd.DataFrame], bound: float = 1.0) -> tuple[int, int]:
+    """The steps with L_{t+1} > L_t among the steps far below the GD threshold (eta_t lambda_t <
+    ``bound``), and the number of those calm steps, pooled over runs; the sharpness is carried
+    forward between measurements.  Plain GD on a smooth loss hardly ever rises there; heavy-ball
+    momentum does.
 
     Args:
         records: the per-step records of the runs to pool (loss, lr, sharpness).
         bound: the largest eta_t lambda_t that counts as calm.
 
     Returns:
-        rises / calm steps (0 when no step is calm).
+        (rises, calm steps).
     """
     rises = calm = 0
     for run in records:
         quiet = (run["lr"] * run["sharpness"].ffill()).to_numpy()[:-1] < bound
         rising = np.diff(run["loss"].to_numpy()) > 0
         rises, calm = rises + int((rising & quiet).sum()), calm + int(quiet.sum())
+    return rises, calm
+
+
+def calm_rise_fraction(records: Iterable[pd.DataFrame], bound: float = 1.0) -> float:
+    """rises / calm steps of :func:`calm_rise_counts` (0 when no step is calm)."""
+    rises, calm = calm_rise_counts(records, bound)
     return rises / max(calm, 1)
 
 
@@ -450,23 +539,39 @@ def late_threshold_figure(runs: Mapping[RunKey, RunResult], batch_size: int,
 # What each section states, and its glued text
 # ---------------------------------------------------------------------------------------------------
 
-def monotone(values: Sequence[float], count: int, increasing: bool) -> bool:
-    """Whether ``values`` holds ``count`` entries, each strictly above (``increasing``) or below the
-    one before (a run without the measured event leaves one out, and the claim fails)."""
+def pair_fraction(values: Sequence[float], increasing: bool) -> float:
+    """The share of adjacent pairs (values[i], values[i+1]) in which the second is strictly above
+    (``increasing``) or below the first; a NaN (a run without the measured event) fails its pairs.
+
+    Args:
+        values: one value per warmup length, in increasing T_wrm.
+        increasing: the direction the claim predicts.
+
+    Returns:
+        passing pairs / pairs (NaN with fewer than two values).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return float("nan")
     steps = np.diff(values)
-    return len(values) == count and bool(np.all(steps > 0 if increasing else steps < 0))
+    with np.errstate(invalid="ignore"):
+        passing = (steps > 0) if increasing else (steps < 0)
+    return float(np.mean(passing & np.isfinite(steps)))
 
 
 def setup_glue(params: Mapping[str, Any], lambda_0: Mapping[tuple[str, str], float]) -> dict[str, Any]:
     """The set-up's numbers quoted in the text: sizes, cadences, multiples, detector thresholds,
-    and lambda_0 of full-batch GD in muP and SP with their ratio."""
+    seeds, and lambda_0 of full-batch GD in muP and SP with their ratio (seed 0)."""
     return {
         "mech_width": params["width"], "mech_n_train": params["n_train"], "mech_steps": params["steps"],
+        "mech_variant_steps": params["variant_steps"],
         "mech_every": params["sharpness_every"], "mech_variant_every": params["variant_sharpness_every"],
         "mech_mup_multiple": params["mup_multiple"], "mech_sp_multiple": params["sp_multiple"],
         "mech_rise": params["catapult_rise"], "mech_window": params["catapult_window"],
         "mech_drop_pct": round(100 * params["catapult_drop"]),
         "mech_regime_window": params["regime_window"],
+        "mech_seeds": ", ".join(map(str, params["seeds"])), "mech_n_seeds": len(params["seeds"]),
+        "mech_warmups": ", ".join(map(str, params["warmup_steps"])),
         "mech_lambda0_mup": f"{lambda_0[GD, 'mup']:.3g}", "mech_lambda0_sp": f"{lambda_0[GD, 'sp']:.3g}",
         "mech_lambda0_ratio": round(lambda_0[GD, "sp"] / lambda_0[GD, "mup"]),
     }
@@ -474,21 +579,30 @@ def setup_glue(params: Mapping[str, Any], lambda_0: Mapping[tuple[str, str], flo
 
 @dataclass(frozen=True)
 class MupFacts:
-    """Full-batch GD in muP, one entry per T_wrm in ``warmups``: early regimes, first collisions,
-    median eta_t lambda_t after the collision (``riding``), every detected catapult, and the
-    natural regime (longest warmup)."""
+    """Full-batch GD in muP, one entry per T_wrm in ``warmups``: early regimes, first crossings,
+    median eta_t lambda_t after the crossing (``riding``), eta_t lambda_t from a head-on crossing to
+    the end of the warmup (``during``, :func:`threshold_ratios_during_warmup`), every detected
+    catapult, and the natural regime (longest warmup)."""
 
     warmups: list[int]
     regimes: list[EarlyRegime]
     collisions: list[Collision]
     riding: list[float]
+    during: list[np.ndarray]
     catapults: list[Catapult]
     natural: EarlyRegime
 
     @property
     def during_warmup(self) -> list[int]:
-        """The warmups whose first collision falls inside the warmup (0 <= step < T_wrm)."""
-        return [warmup for warmup, hit in zip(self.warmups, self.collisions) if 0 <= hit.step < warmup]
+        """The warmups whose head-on crossing falls inside the warmup (0 <= step < T_wrm)."""
+        return [warmup for warmup, values in zip(self.warmups, self.during) if values.size]
+
+    @property
+    def warmup_riding(self) -> float:
+        """Median eta_t lambda_t over the warmup steps after the head-on crossing, pooled over the
+        warmups of :attr:`during_warmup` (NaN when there is none): claim 1b."""
+        pooled = np.concatenate([np.asarray(v, dtype=float) for v in self.during] or [np.array([])])
+        return float(np.median(pooled)) if pooled.size else float("nan")
 
 
 def gd_mup_facts(runs: Mapping[RunKey, RunResult], analyses: Mapping[RunKey, RunAnalysis],
@@ -501,13 +615,15 @@ def gd_mup_facts(runs: Mapping[RunKey, RunResult], analyses: Mapping[RunKey, Run
         collisions=collisions,
         riding=[threshold_ratio_after_collision(runs[key].records, hit.step)
                 for key, hit in zip(keys, collisions)],
+        during=[threshold_ratios_during_warmup(runs[key].records, hit, key[2])
+                for key, hit in zip(keys, collisions)],
         catapults=[c for key in keys for c in analyses[key].catapults],
         natural=natural_regime(analyses, GD, "mup"))
 
 
 def gd_mup_glue(facts: MupFacts) -> dict[str, Any]:
-    """The muP section's glued text: regime ratios, head-on collisions and their steps, the riding
-    level, the catapults' loss and sharpness ratios, the warmups met inside the warmup."""
+    """The muP section's glued text (seed 0): regime ratios, head-on crossings and their steps, the
+    riding level after the crossing and during the warmup, the catapults' loss and sharpness ratios."""
     return {
         "mech_mup_ratio_range": value_range(r.ratio for r in facts.regimes),
         "mech_mup_head_on": sum(c.kind == "head-on" for c in facts.collisions),
@@ -524,7 +640,7 @@ def gd_mup_glue(facts: MupFacts) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SpFacts:
     """Full-batch GD in SP: the warmups > 1 (``warm``), the first catapult of each of them that has
-    one, their rear-end collisions, the early regimes of every warmup, the run without warmup's
+    one, their rear-end crossings, the early regimes of every warmup, the run without warmup's
     summary, the scan's outcome per c, and the natural regime (longest warmup)."""
 
     warm: list[int]
@@ -537,23 +653,34 @@ class SpFacts:
 
     @property
     def first_steps(self) -> list[int]:
-        """Peak step of each first catapult, by T_wrm."""
+        """Peak step of each first catapult, by T_wrm (warmups without one left out)."""
         return [c.peak for c in self.first_catapults.values()]
 
     @property
     def first_sizes(self) -> list[float]:
-        """Loss ratio of each first catapult, by T_wrm."""
+        """Loss ratio of each first catapult, by T_wrm (warmups without one left out)."""
         return [c.loss_ratio for c in self.first_catapults.values()]
 
-    @property
-    def later(self) -> bool:
-        """Every warmup > 1 catapults, and a longer warmup peaks strictly later."""
-        return monotone(self.first_steps, len(self.warm), increasing=True)
+    def _by_warmup(self, name: str) -> list[float]:
+        """Attribute ``name`` of each warmup's first catapult, NaN for a warmup without one."""
+        return [float(getattr(self.first_catapults[w], name)) if w in self.first_catapults else float("nan")
+                for w in self.warm]
 
     @property
-    def smaller(self) -> bool:
-        """Every warmup > 1 catapults, and a longer warmup's loss spike is strictly smaller."""
-        return monotone(self.first_sizes, len(self.warm), increasing=False)
+    def later(self) -> float:
+        """Claim 2c: the share of adjacent warmups whose longer one's first catapult peaks later."""
+        return pair_fraction(self._by_warmup("peak"), increasing=True)
+
+    @property
+    def smaller(self) -> float:
+        """Claim 2d: the share of adjacent warmups whose longer one's first loss spike is smaller."""
+        return pair_fraction(self._by_warmup("loss_ratio"), increasing=False)
+
+    @property
+    def gentler(self) -> float:
+        """Row 2e: the share of adjacent warmups whose longer one's first catapult removes less
+        sharpness (a larger lambda_after / lambda_before)."""
+        return pair_fraction(self._by_warmup("sharpness_ratio"), increasing=True)
 
     @property
     def smallest_diverging(self) -> float:
@@ -579,8 +706,8 @@ def gd_sp_facts(runs: Mapping[RunKey, RunResult], analyses: Mapping[RunKey, RunA
 
 
 def gd_sp_glue(facts: SpFacts, scan_steps: int) -> dict[str, Any]:
-    """The SP section's glued text: the run without warmup, the first catapults (peak steps, loss
-    and sharpness ratios), rear-end collisions, early-regime ratios and the divergence scan."""
+    """The SP section's glued text (seed 0): the run without warmup, the first catapults (peak
+    steps, loss and sharpness ratios), rear-end crossings, early-regime ratios and the scan."""
     return {
         "mech_sp_no_warmup": facts.no_warmup["outcome"],
         "mech_sp_diverged_step": facts.no_warmup["steps_run"],
@@ -598,32 +725,89 @@ def gd_sp_glue(facts: SpFacts, scan_steps: int) -> dict[str, Any]:
     }
 
 
+MECHANISM_CHECKS = ("muP sharpens", "muP meets 2/eta head-on", "muP rides the threshold", "SP flattens",
+                    "SP meets 2/eta from behind", "SP warmups catapult", "no run lost that GD keeps")
+"""What "the same mechanisms" (claim 3) checks in a variant setting, each as in full-batch GD."""
+
+
+def riding_limits(setting: str, momentum: float) -> tuple[float, float]:
+    """The range of the median eta_t lambda_t after the crossing that reads as riding the threshold:
+    :data:`RIDING`, whose upper end is (1 + :data:`MOMENTUM_SLACK`)(2 + 2 beta) with momentum (whose
+    late threshold is (2 + 2 beta)/eta)."""
+    if setting in (MOMENTUM, SGD_MOMENTUM):
+        return RIDING[0], (1 + MOMENTUM_SLACK) * (2 + 2 * momentum)
+    return RIDING
+
+
 @dataclass(frozen=True)
 class VariantFacts:
     """One variant setting: the natural regimes of muP and SP, how many SP runs with warmup
-    (``sp_warm``) show a catapult, and every run's outcome by (param, T_wrm)."""
+    (``sp_warm``) show a catapult, every run's outcome by (param, T_wrm), and the
+    :data:`MECHANISM_CHECKS` (name -> passed)."""
 
     mup_regime: EarlyRegime
     sp_regime: EarlyRegime
     sp_catapulting: int
     sp_warm: int
     outcomes: dict[tuple[str, int], str]
+    checks: dict[str, bool]
+
+    @property
+    def score(self) -> float:
+        """Claims 3a-c: the share of :data:`MECHANISM_CHECKS` that pass."""
+        return sum(self.checks.values()) / len(self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        """The checks that fail."""
+        return [name for name, passed in self.checks.items() if not passed]
 
 
 def variant_facts(runs: Mapping[RunKey, RunResult], analyses: Mapping[RunKey, RunAnalysis],
-                  setting: str) -> VariantFacts:
-    """The :class:`VariantFacts` of ``setting`` (runs in plan order)."""
+                  setting: str, momentum: float = 0.0) -> VariantFacts:
+    """The :class:`VariantFacts` of ``setting`` (runs in plan order), checked against full-batch GD
+    with MSE: muP sharpens (natural regime), meets 2/eta_t head-on in every run and rides it (median
+    eta_t lambda_t after the crossing, pooled over the muP runs that did not diverge, within
+    :func:`riding_limits`); SP flattens (natural regime), meets 2/eta_t from behind (rear-end) and
+    catapults in every run with warmup; and every run whose GD counterpart (same param and T_wrm)
+    converged converges too (a run that diverges or fails counts against the mechanism)."""
     keys = [key for key in runs if key[0] == setting]
+    mup = [key for key in keys if key[1] == "mup"]
     warm_sp = [key for key in keys if key[1] == "sp" and key[2] > NO_WARMUP]
+    kept = [key for key in mup if runs[key].summary["outcome"] != "diverged"]
+    after = [eta_lambda for key in kept for eta_lambda in _after_crossing(runs[key].records, analyses[key].collision)]
+    low, high = riding_limits(setting, momentum)
+    riding = float(np.median(after)) if after else float("nan")
+    gd_converged = {key[1:] for key, result in runs.items()
+                    if key[0] == GD and result.summary["outcome"] == "converged"}
+    facts = {
+        "muP sharpens": natural_regime(analyses, setting, "mup").label == "progressive sharpening",
+        "muP meets 2/eta head-on": all(analyses[key].collision.kind == "head-on" for key in mup),
+        "muP rides the threshold": bool(low <= riding <= high),
+        "SP flattens": natural_regime(analyses, setting, "sp").label == "sharpness reduction",
+        "SP meets 2/eta from behind": all(analyses[key].collision.kind == "rear-end" for key in warm_sp),
+        "SP warmups catapult": all(bool(analyses[key].catapults) for key in warm_sp),
+        "no run lost that GD keeps": all(runs[key].summary["outcome"] == "converged" for key in keys
+                                         if key[1:] in gd_converged),
+    }
     return VariantFacts(
         mup_regime=natural_regime(analyses, setting, "mup"),
         sp_regime=natural_regime(analyses, setting, "sp"),
         sp_catapulting=sum(bool(analyses[key].catapults) for key in warm_sp), sp_warm=len(warm_sp),
-        outcomes={key[1:]: runs[key].summary["outcome"] for key in keys})
+        outcomes={key[1:]: runs[key].summary["outcome"] for key in keys}, checks=facts)
+
+
+def _after_crossing(records: pd.DataFrame, collision: Collision) -> np.ndarray:
+    """eta_t lambda_t at the measured steps from the crossing on (empty without one)."""
+    if collision.step < 0:
+        return np.array([])
+    step, sharpness, eta = measured(records, "sharpness")
+    later = step >= collision.step
+    return eta[later] * sharpness[later]
 
 
 def variants_glue(variants: Mapping[str, VariantFacts], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The variants section's glued text: warmups, batch size, and per setting (tags of
+    """The variants section's glued text (seed 0): warmups, batch size, and per setting (tags of
     :data:`VARIANTS`) the two regimes with r, the SP runs with a catapult, every outcome."""
     values = {"mech_variant_warmups": "{" + ", ".join(map(str, params["variant_warmup_steps"])) + "}",
               "mech_batch_size": params["batch_size"]}
@@ -641,11 +825,19 @@ def variants_glue(variants: Mapping[str, VariantFacts], params: Mapping[str, Any
 class LateThreshold:
     """Where the sharpness settles: the late median eta lambda (:func:`late_threshold_ratio`) of the
     muP run without warmup per setting (GD, SGD, MOMENTUM, SGD_MOMENTUM), and the share of rising
-    steps at eta lambda < 1 (:func:`calm_rise_fraction`) of GD and of GD with momentum."""
+    steps at eta lambda < 1 (:func:`calm_rise_counts`) of GD and of GD with momentum, with GD's
+    number of calm steps."""
 
     late: dict[str, float]
     rise_gd: float
     rise_momentum: float
+    calm_gd: int = 1
+
+    @property
+    def rise_ratio(self) -> float:
+        """Claim 4b: momentum's share of rising calm steps over GD's, GD's counted as at least one
+        rise in its calm steps (1 / calm_gd), so that a GD without any rise gives a finite ratio."""
+        return self.rise_momentum / max(self.rise_gd, 1.0 / max(self.calm_gd, 1))
 
 
 def late_threshold_facts(runs: Mapping[RunKey, RunResult]) -> LateThreshold:
@@ -657,11 +849,12 @@ def late_threshold_facts(runs: Mapping[RunKey, RunResult]) -> LateThreshold:
 
     late = {setting: late_threshold_ratio(runs[setting, "mup", NO_WARMUP].records)
             for setting in (GD, SGD, MOMENTUM, SGD_MOMENTUM)}
-    return LateThreshold(late, calm_rise_fraction(finished(GD)), calm_rise_fraction(finished(MOMENTUM)))
+    rises_gd, calm_gd = calm_rise_counts(finished(GD))
+    return LateThreshold(late, rises_gd / max(calm_gd, 1), calm_rise_fraction(finished(MOMENTUM)), calm_gd)
 
 
 def late_threshold_glue(facts: LateThreshold, momentum: float) -> dict[str, Any]:
-    """The momentum section's glued text: late levels, the momentum limit 2 + 2 beta, rise shares."""
+    """The momentum section's glued text (seed 0): late levels, the limit 2 + 2 beta, rise shares."""
     return {
         "mech_late_gd": f"{facts.late[GD]:.2f}", "mech_late_sgd": f"{facts.late[SGD]:.2f}",
         "mech_late_gdm": f"{facts.late[MOMENTUM]:.2f}",
@@ -673,80 +866,127 @@ def late_threshold_glue(facts: LateThreshold, momentum: float) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------------
-# Claims 1-4 of the paper's checklist
+# One seed's facts, and the claims over seeds
 # ---------------------------------------------------------------------------------------------------
 
-def rides_threshold(riding: Sequence[float], collisions: Sequence[Collision]) -> bool:
-    """Claim 1b: every collision is head-on and every median eta_t lambda_t after it is in
-    :data:`RIDING` ("eta_t lambda_t ~ 2")."""
-    low, high = RIDING
-    return all(low <= r <= high for r in riding) and all(c.kind == "head-on" for c in collisions)
+@dataclass(frozen=True)
+class SeedFacts:
+    """Everything the chapter reads from one seed's runs."""
+
+    seed: int
+    runs: dict[RunKey, RunResult]
+    scan_runs: dict[float, RunResult]
+    analyses: dict[RunKey, RunAnalysis]
+    lambda_0: dict[tuple[str, str], float]
+    mup: MupFacts
+    sp: SpFacts
+    variants: dict[str, VariantFacts]
+    late: LateThreshold
 
 
-def same_regimes(facts: VariantFacts) -> tuple[str, bool]:
-    """Claims 3a-c: muP sharpens and SP flattens (natural regimes) and every SP warmup > 1
-    catapults, as with full-batch GD.
-
-    Returns:
-        The measured text (both r, catapulting SP runs) and the verdict.
-    """
-    holds = (facts.mup_regime.label == "progressive sharpening"
-             and facts.sp_regime.label == "sharpness reduction"
-             and facts.sp_catapulting == facts.sp_warm)
-    text = (f"r muP {facts.mup_regime.ratio:.2f}, SP {facts.sp_regime.ratio:.2f}; "
-            f"catapults {facts.sp_catapulting}/{facts.sp_warm}")
-    return text, holds
-
-
-def within_momentum_limit(late: float, momentum: float) -> bool:
-    """Claim 4a: the late eta lambda of momentum is above GD's 2 and at most 2 + 2 beta (with
-    :data:`MOMENTUM_SLACK`)."""
-    return 2.0 < late <= (1 + MOMENTUM_SLACK) * (2 + 2 * momentum)
-
-
-def chapter_claims(mup: MupFacts, sp: SpFacts, variants: Mapping[str, VariantFacts],
-                   late: LateThreshold, momentum: float) -> list[Claim]:
-    """Claims 1-4 of the paper's checklist, measured on the chapter's runs.
-
-    1a/2a: the natural regime of full-batch GD is progressive sharpening in muP, sharpness
-    reduction in SP.  1b: :func:`rides_threshold`.  2b: SP without warmup diverges.  2c/2d: a
-    longer warmup gives a later / smaller first catapult (:func:`monotone` over the warmups > 1).
-    3a-c: :func:`same_regimes` for SGD, momentum, cross-entropy.  4a: :func:`within_momentum_limit`.
-    4b: with momentum the loss rises at more than twice GD's rate among steps with eta lambda < 1.
-    4c: minibatches lower the late level of momentum (SGD-M below GD-M).
+def read_seed(plan: Plan, root: str | Path, params: Mapping[str, Any], seed: int) -> SeedFacts:
+    """Load one seed's runs and read them (:func:`analyse_runs` and the facts of every section).
 
     Args:
-        mup, sp: the full-batch GD facts.
-        variants: setting -> facts, for SGD, MOMENTUM and XENT.
-        late: where the sharpness settles.
-        momentum: beta.
+        plan: the seed's :class:`Plan` (its runs in the store).
+        root: the results store.
+        params: the notebook's parameters.
+        seed: the seed.
 
     Returns:
-        The 12 :class:`~warmup_lib.claims.Claim`, in the checklist's order.
+        The :class:`SeedFacts`.
     """
-    gdm, sgdm = late.late[MOMENTUM], late.late[SGD_MOMENTUM]
-    return [
-        Claim("1a", "GD, MSE, muP: progressive sharpening (r = lambda_end / lambda_0, longest warmup)",
-              mup.natural.ratio, mup.natural.label == "progressive sharpening"),
-        Claim("1b", "muP: head-on collision, then eta_t lambda_t ~ 2 (median after collision, range)",
-              value_range(mup.riding), rides_threshold(mup.riding, mup.collisions)),
-        Claim("2a", "GD, MSE, SP: sharpness reduction (r, longest warmup)", sp.natural.ratio,
-              sp.natural.label == "sharpness reduction"),
-        Claim("2b", "SP, eta_trgt = 32/lambda_0, T_wrm = 1 diverges (step)", sp.no_warmup["steps_run"],
-              sp.no_warmup["outcome"] == "diverged"),
-        Claim("2c", "SP: longer warmup, later first catapult (peak steps)",
-              ", ".join(map(str, sp.first_steps)) or "none", sp.later),
-        Claim("2d", "SP: longer warmup, smaller first catapult (loss ratios)",
-              ", ".join(f"{s:.2f}" for s in sp.first_sizes) or "none", sp.smaller),
-        Claim("3a", "SGD: muP sharpens, SP flattens, SP warmups catapult", *same_regimes(variants[SGD])),
-        Claim("3b", "GD + momentum: muP sharpens, SP flattens, SP warmups catapult",
-              *same_regimes(variants[MOMENTUM])),
-        Claim("3c", "cross-entropy: muP sharpens, SP flattens, SP warmups catapult",
-              *same_regimes(variants[XENT])),
-        Claim("4a", "momentum: late eta lambda between 2 and 2 + 2 beta (muP, T_wrm = 1)", gdm,
-              within_momentum_limit(gdm, momentum)),
-        Claim("4b", "momentum: loss rises at eta lambda < 1 (% of steps; GD without momentum in text)",
-              100 * late.rise_momentum, late.rise_momentum > 2 * late.rise_gd, digits=1),
-        Claim("4c", "minibatches lower the late threshold (SGD-M / GD-M late eta lambda)", sgdm / gdm,
-              sgdm < gdm),
-    ]
+    runs, scan_runs = load_runs(plan.runs, root), load_runs(plan.scan, root)
+    analyses = analyse_runs(runs, params)
+    return SeedFacts(
+        seed=seed, runs=runs, scan_runs=scan_runs, analyses=analyses, lambda_0=plan.lambda_0,
+        mup=gd_mup_facts(runs, analyses, params["warmup_steps"]),
+        sp=gd_sp_facts(runs, analyses, scan_runs, params["warmup_steps"]),
+        variants={setting: variant_facts(runs, analyses, setting, params["momentum"]) for setting in VARIANTS},
+        late=late_threshold_facts(runs))
+
+
+def claim_values(facts: Sequence[SeedFacts]) -> dict[str, list[float]]:
+    """One value per seed for each row of ``warmup_lib.claims.chapter02`` (criteria there).
+
+    1a / 2a: r of the longest warmup (muP / SP).  1b: :attr:`MupFacts.warmup_riding`.  2b: 1 when
+    SP without warmup diverged, else 0.  2c / 2d / 2e: :attr:`SpFacts.later` / ``smaller`` /
+    ``gentler``.  3a-c: :attr:`VariantFacts.score` of SGD, momentum, cross-entropy.  4a: late eta
+    lambda of GD with momentum; 4b: :attr:`LateThreshold.rise_ratio`; 4c: late eta lambda of SGD
+    with momentum.
+
+    Args:
+        facts: one :class:`SeedFacts` per seed.
+
+    Returns:
+        row id -> per-seed values, in the order of ``facts``.
+    """
+    rows: dict[str, Any] = {
+        "1a": lambda f: f.mup.natural.ratio, "1b": lambda f: f.mup.warmup_riding,
+        "2a": lambda f: f.sp.natural.ratio,
+        "2b": lambda f: 1.0 if f.sp.no_warmup["outcome"] == "diverged" else 0.0,
+        "2c": lambda f: f.sp.later, "2d": lambda f: f.sp.smaller, "2e": lambda f: f.sp.gentler,
+        "3a": lambda f: f.variants[SGD].score, "3b": lambda f: f.variants[MOMENTUM].score,
+        "3c": lambda f: f.variants[XENT].score,
+        "4a": lambda f: f.late.late[MOMENTUM], "4b": lambda f: f.late.rise_ratio,
+        "4c": lambda f: f.late.late[SGD_MOMENTUM],
+    }
+    return {row: [float(value(f)) for f in facts] for row, value in rows.items()}
+
+
+def _per_seed(facts: Sequence[SeedFacts], text: Any) -> str:
+    """``text(f)`` of every seed, as 'seed 0: ...; seed 1: ...'."""
+    return "; ".join(f"seed {f.seed}: {text(f)}" for f in facts)
+
+
+def seeds_glue(facts: Sequence[SeedFacts]) -> dict[str, Any]:
+    """The glued text that summarises the seeds: mean (min..max, n) of each row's quantity and of
+    the numbers the prose quotes, and per seed the lists the criteria read (catapult steps and
+    sizes, the warmups that catapult, the failed mechanism checks).
+
+    Args:
+        facts: one :class:`SeedFacts` per seed.
+
+    Returns:
+        glue name -> text.
+    """
+    values = claim_values(facts)
+
+    def spread(numbers: Iterable[float], digits: int = 2) -> str:
+        return spread_text(list(numbers), digits)
+
+    glued = {
+        "mech_s_mup_r": spread(values["1a"]), "mech_s_sp_r": spread(values["2a"]),
+        "mech_s_riding": spread(values["1b"]),
+        "mech_s_riding_after": spread(np.median(f.mup.riding) for f in facts),
+        "mech_s_during": _per_seed(facts, lambda f: ", ".join(map(str, f.mup.during_warmup)) or "none"),
+        "mech_s_crossings": _per_seed(facts, lambda f: ", ".join(str(c.step) for c in f.mup.collisions)),
+        "mech_s_diverged_steps": ", ".join(str(f.sp.no_warmup["steps_run"]) if
+                                           f.sp.no_warmup["outcome"] == "diverged" else "converged"
+                                           for f in facts),
+        "mech_s_smallest_diverging": ", ".join(f"{f.sp.smallest_diverging:g}" for f in facts),
+        "mech_s_sp_steps": _per_seed(facts, lambda f: ", ".join(
+            str(f.sp.first_catapults[w].peak) if w in f.sp.first_catapults else "none" for w in f.sp.warm)),
+        "mech_s_sp_sizes": _per_seed(facts, lambda f: ", ".join(
+            f"{f.sp.first_catapults[w].loss_ratio:.2f}" if w in f.sp.first_catapults else "none"
+            for w in f.sp.warm)),
+        "mech_s_sp_drops": _per_seed(facts, lambda f: ", ".join(
+            f"{f.sp.first_catapults[w].sharpness_ratio:.2f}" if w in f.sp.first_catapults else "none"
+            for w in f.sp.warm)),
+        "mech_s_later": spread(values["2c"]), "mech_s_smaller": spread(values["2d"]),
+        "mech_s_gentler": spread(values["2e"]),
+        "mech_s_late_gd": spread(f.late.late[GD] for f in facts),
+        "mech_s_late_sgd": spread(f.late.late[SGD] for f in facts),
+        "mech_s_late_gdm": spread(values["4a"]), "mech_s_late_sgdm": spread(values["4c"]),
+        "mech_s_rise_gd": spread((100 * f.late.rise_gd for f in facts), 1),
+        "mech_s_rise_momentum": spread((100 * f.late.rise_momentum for f in facts), 1),
+        "mech_s_rise_ratio": spread(values["4b"], 1),
+    }
+    for setting, tag in VARIANTS.items():
+        glued[f"mech_s_{tag}_score"] = spread(values[f"3{'abc'[list(VARIANTS).index(setting)]}"])
+        glued[f"mech_s_{tag}_failed"] = _per_seed(
+            facts, lambda f, s=setting: ", ".join(f.variants[s].failed) or "none")
+        glued[f"mech_s_{tag}_outcomes"] = _per_seed(facts, lambda f, s=setting: ", ".join(
+            f"{PARAM_NAMES[p]} {w}" for (p, w), o in f.variants[s].outcomes.items() if o == "diverged")
+            or "none diverged")
+    return glued
