@@ -17,9 +17,11 @@ import torch
 from warmup_lib import solvable
 from warmup_lib.analysis.phase import largest_trainable
 from warmup_lib.chapters import catapult_primer as primer
+from warmup_lib.claims.registry import chapter_evidence, chapter_rows
 
 matplotlib.use("Agg")
 
+CHAPTER = "01_catapult_primer"
 CURVATURES = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
 
 
@@ -112,38 +114,81 @@ def test_warmup_demo_runs_constant_and_warmup_at_one_target() -> None:
         "primer_demo_final": round((0.8 * demo.sharpness[1, -1]).item(), 2)}
 
 
-# every measurement just on the holding side of its criterion's bound
-HOLDING = dict(agree=40, points=40, measured={"lazy_change": 0.0099, "peak_ratio": 10.5, "catapult_final": 1.99},
-               eta_max=4.09, scan_step=0.1, ratios={"linear teacher": 1.21, "one example": 1.21})
+# every measurement just on the holding side of its row's criterion (two seeds)
+HOLDING = {"lazy_change": 0.0099, "peak_ratio": 10.5, "catapult_final": 1.99, "eta_max": 4.09,
+           "ratio_one": 1.21, "ratio_teacher": 1.21}
 
 
-def _verdicts(**changes) -> dict[str, str]:
-    return {claim.label: claim.verdict for claim in primer.primer_claims(**{**HOLDING, **changes})}
+def _verdicts(agree: int = 40, first: dict | None = None, second: dict | None = None) -> dict[str, str]:
+    values = primer.claim_values(agree, 40, [{**HOLDING, **(first or {})}, {**HOLDING, **(second or {})}])
+    return {row.spec.id: row.verdict for row in chapter_evidence(CHAPTER, values, seeds=[0, 1])}
 
 
-def test_every_claim_holds_on_measurements_made_to_hold() -> None:
-    assert [claim.verdict for claim in primer.primer_claims(**HOLDING)] == ["HOLDS"] * 7
-    book = dict(agree=40, points=40, measured={"lazy_change": 3.2e-5, "peak_ratio": 23429.4, "catapult_final": 0.19},
-                eta_max=3.95, scan_step=0.1, ratios={"linear teacher": 2.43, "one example": 1.0})
-    claims = primer.primer_claims(**book)
-    assert [claim.measured_text for claim in claims] == ["40/40", "3.2e-05", "23429", "0.19", "3.95", "2.43", "1.00"]
-    assert claims[-1].verdict == "DOES NOT HOLD"
+def test_the_rows_are_the_registrys_textbook_rows_of_the_chapter() -> None:
+    rows = chapter_rows(CHAPTER)
+    assert [row.id for row in rows] == list(primer.claim_values(40, 40, [HOLDING]))
+    assert {(row.kind, row.paper_claim) for row in rows} == {("textbook", 0)}
 
 
-@pytest.mark.parametrize("label, changes", [
-    ("a", {"agree": 39}),
-    ("b", {"measured": {**HOLDING["measured"], "lazy_change": 0.01}}),
-    ("c1", {"measured": {**HOLDING["measured"], "peak_ratio": 10.0}}),
-    ("c2", {"measured": {**HOLDING["measured"], "catapult_final": 2.0}}),
-    ("d", {"eta_max": 3.85}),
-    ("d", {"eta_max": 4.11}),
-    ("e1", {"ratios": {**HOLDING["ratios"], "linear teacher": 1.2}}),
-    ("e2", {"ratios": {**HOLDING["ratios"], "one example": 1.0}}),
+def test_every_row_holds_on_measurements_made_to_hold() -> None:
+    assert set(_verdicts().values()) == {"HOLDS"}
+    values = primer.claim_values(39, 40, [HOLDING, HOLDING])
+    assert values["T1a"] == [39 / 40] and values["T1d"] == [4.09, 4.09]
+
+
+@pytest.mark.parametrize("row, changes", [
+    ("T1b", {"lazy_change": 0.01}),
+    ("T1c1", {"peak_ratio": 10.0}),
+    ("T1c1", {"peak_ratio": math.nan}),
+    ("T1c2", {"catapult_final": 2.0}),
+    ("T1d", {"eta_max": 3.85}),
+    ("T1d", {"eta_max": 4.11}),
+    ("T1e1", {"ratio_teacher": 1.2}),
+    ("T1e2", {"ratio_one": 1.0}),
 ])
-def test_each_claim_fails_on_its_own(label: str, changes: dict) -> None:
-    verdicts = _verdicts(**changes)
-    assert verdicts.pop(label) == "DOES NOT HOLD"
+def test_each_row_fails_on_its_own_and_a_straddle_is_inconclusive(row: str, changes: dict) -> None:
+    verdicts = _verdicts(first=changes, second=changes)
+    assert verdicts.pop(row) == "DOES NOT HOLD"
     assert set(verdicts.values()) == {"HOLDS"}
+    assert _verdicts(first=changes)[row] == "INCONCLUSIVE"  # one seed passes, the other not
+
+
+def test_the_quadratic_row_fails_when_one_rate_disagrees() -> None:
+    assert _verdicts(agree=39)["T1a"] == "DOES NOT HOLD"
+
+
+def test_seed_measurements_are_the_chapters_runs_of_that_seed() -> None:
+    multiples, warmups = [1.25, 2.25], [1, 8]
+    measured = primer.seed_measurements(1, width=64, steps=120, scan_step=0.5, teacher_width=8, teacher_dim=2,
+                                        teacher_examples=4, warmup_steps=warmups, eta_multiples=multiples,
+                                        extra_steps=50)
+    data = solvable.UVData.single_example()
+    u0, v0 = solvable.uv_init(64, seed=1)
+    lambda_0 = solvable.uv_ntk_eigenvalue(u0, v0, data).item()
+    runs = primer.constant_runs(u0, v0, data, primer.REGIMES.values(), lambda_0, 120)
+    regimes = primer.regime_measurements(runs, [primer.catapult_peaks(loss, 2.0) for loss in runs.loss])
+    assert measured["lazy_change"] == regimes["lazy_change"] and measured["peak_ratio"] == regimes["peak_ratio"]
+    teacher = solvable.UVData.linear_teacher(4, 2, seed=1)
+    tu, tv = solvable.uv_init(8, 2, seed=1)
+    _, largest = primer.warmup_maps({"one example": (u0, v0, data, lambda_0),
+                                     "linear teacher": (tu, tv, teacher,
+                                                        solvable.uv_ntk_eigenvalue(tu, tv, teacher).item())},
+                                    multiples, warmups, 50)
+    _, ratios = primer.warmup_gains(largest)
+    assert (measured["ratio_one"], measured["ratio_teacher"]) == (ratios["one example"], ratios["linear teacher"])
+    assert measured != primer.seed_measurements(0, 64, 120, 0.5, 8, 2, 4, warmups, multiples, 50)
+
+
+def test_seed_numbers() -> None:
+    per_seed = [{**HOLDING, "eta_max": 3.95, "ratio_one": 1.0, "ratio_teacher": 2.43, "peak_ratio": 23428.9,
+                 "lazy_change": 3.16e-5},
+                {**HOLDING, "eta_max": 3.85, "ratio_one": 1.25, "ratio_teacher": 1.571, "peak_ratio": 103.77,
+                 "lazy_change": 0.00709}]
+    assert primer.seed_numbers(per_seed) == {
+        "primer_seeds": 2, "primer_eta_max_min": 3.85, "primer_eta_max_max": 3.95, "primer_one_ratio_min": 1.0,
+        "primer_one_ratio_max": 1.25, "primer_teacher_ratio_min": 1.57, "primer_teacher_ratio_max": 2.43,
+        "primer_peak_ratio_min": 104, "primer_peak_ratio_max": 23429, "primer_lazy_change_min": 3.2e-5,
+        "primer_lazy_change_max": 7.1e-3, "primer_one_gaining": 1, "primer_teacher_gaining": 2}
 
 
 def test_figures_build() -> None:

@@ -12,10 +12,12 @@ import math
 import pytest
 
 from warmup_lib.chapters import critical_lr_warmup as cr
+from warmup_lib.claims.registry import chapter_evidence, chapter_rows
 from warmup_lib.runs import executors, store
 from warmup_lib.critical.warmup import PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 
+CHAPTER = "06_critical_lr_warmup"
 TINY = RunConfig(data=DataConfig(name="mnist1d", n_train=256, n_test=64), model=ModelConfig(width=16, depth=3),
                  optim=OptimConfig(name="sgd"), schedule=ScheduleConfig(eta_trgt=2.0, warmup_steps=8),
                  loss="xent", batch_size=64, steps=12, eval_every=6)
@@ -125,8 +127,27 @@ def _grid(changes: dict | None = None) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def _verdicts(claims) -> dict[str, str]:
-    return {claim.label: claim.verdict for claim in claims}
+def _comparisons3(pcw: str = "converged", constant: str = "diverged", linear: str = "converged",
+                  pcw_acc: float = 0.61234) -> dict:
+    """Three persistent-warmup targets, the first with these outcomes, the others holding."""
+    first = {"persistent catapult": _run(pcw, pcw=True, accuracy=pcw_acc),
+             "linear, T_wrm = 256": _run(linear), "constant": _run(constant)}
+    holding = {"persistent catapult": _run("converged", pcw=True), "linear, T_wrm = 256": _run("converged"),
+               "constant": _run("diverged")}
+    return {("xent", 48.0): first, ("xent", 64.0): holding, ("mse", 32.0): dict(holding)}
+
+
+def _verdicts(grids, ratios=(3.25, 3.0), comparisons=None) -> dict[str, str]:
+    """The chapter's verdicts over seeds (one grid, ratio and comparison each)."""
+    comparisons = comparisons or [_comparisons3() for _ in grids]
+    values = cr.claim_values(list(grids), list(ratios), comparisons)
+    return {row.spec.id: row.verdict for row in chapter_evidence(CHAPTER, values, seeds=list(range(len(grids))))}
+
+
+def _holding_grid():
+    """The fabricated grid, its saving in the column above eta_c raised to 0.45 (12b holds)."""
+    grid = _grid()
+    return grid.assign(save_fraction=grid["save_fraction"].where(grid["c"] != 8.0, 0.45))
 
 
 def test_base_config_is_the_notebooks_sgd_run() -> None:
@@ -137,11 +158,9 @@ def test_base_config_is_the_notebooks_sgd_run() -> None:
     assert cr.base_config(PARAMS, "xent").loss == "xent"
 
 
-def test_threshold_ratio_and_claim_both_ways() -> None:
+def test_threshold_ratio() -> None:
     assert cr.threshold_ratio(eta_c=2 / 5.0, lambda_0=5.0) == pytest.approx(1.0)
     assert cr.threshold_ratio(eta_c=0.3, lambda_0=20.0) == pytest.approx(3.0)
-    assert cr.threshold_claim(3.25).verdict == "HOLDS" and cr.threshold_claim(3.25).measured_text == "3.25"
-    assert cr.threshold_claim(0.8).verdict == "DOES NOT HOLD"
 
 
 def test_search_numbers_round_as_the_prose_cites_them() -> None:
@@ -152,40 +171,98 @@ def test_search_numbers_round_as_the_prose_cites_them() -> None:
                        "crit_init_trials": 13, "crit_delta": 0.1}
 
 
-def test_grid_claims_hold_on_a_grid_that_meets_every_criterion() -> None:
-    grid = _grid({(8.0, 64): {"critical_acc": 0.52}})
+def test_claim_values_are_the_registrys_rows_of_the_chapter() -> None:
+    values = cr.claim_values([_holding_grid()], [3.25], [_comparisons3()])
+    assert list(values) == [row.id for row in chapter_rows(CHAPTER)]
+    kinds = {row.id: row.kind for row in chapter_rows(CHAPTER)}
+    assert kinds == {"12a": "definition", "12b": "definition", "12c": "paper", "12d": "paper", "12e": "beyond",
+                     "12f": "definition", "15a": "paper", "15b": "paper", "15c": "paper"}
+    with pytest.raises(ValueError, match="seeds"):
+        cr.claim_values([_grid()], [3.0, 3.0], [_comparisons3()])
+    with pytest.raises(ValueError, match="three"):
+        cr.claim_values([_grid()], [3.0], [dict(list(_comparisons3().items())[:2])])
+
+
+def test_every_row_holds_on_seeds_that_meet_every_criterion() -> None:
+    grid = _holding_grid()
     below, above = cr.split_by_eta_c(grid)
     assert list(below["c"]) == [1.0, 2.0, 1.0, 2.0] and list(above["c"]) == [8.0, 8.0]
-    # T_save/T_wrm at c = 8: eta_c/eta_trgt - T_fp/(2 T_wrm) = 0.25 - 5/16 < 0 and 0.25 - 5/64
-    assert cr.max_save_fraction(grid) == pytest.approx(0.25 - 5 / 64)
-    claims = cr.grid_claims(grid.assign(save_fraction=grid["save_fraction"].where(grid["c"] != 8.0, 0.45)),
-                            accuracy_tolerance=0.01)
-    assert _verdicts(claims) == {"12a": "HOLDS", "12b": "HOLDS", "12c": "HOLDS", "12d": "HOLDS", "12e": "HOLDS"}
-    assert [claim.measured_text for claim in claims] == ["4/4", "0.45", "10", "0.33", "0 / 0"]
+    # T_save/T_wrm at c = 8 of the plain grid: eta_c/eta_trgt - T_fp/(2 T_wrm) = 0.25 - 5/16 < 0 and 0.25 - 5/64
+    assert cr.max_save_fraction(_grid()) == pytest.approx(0.25 - 5 / 64)
+    better = _holding_grid().assign(critical_best_test_accuracy=0.5 + 0.02 / 6 * (_grid()["c"] == 8.0))
+    values = cr.claim_values([grid, better], [3.25, 3.0], [_comparisons3(), _comparisons3()])
+    assert values["12a"] == [1.0, 1.0] and values["12b"] == [0.45, 0.45] and values["12c"] == [10.0, 10.0]
+    assert values["12d"][0] == pytest.approx(0.0) and values["12e"] == [0.0, 0.0]
+    assert values["15a"] == [0.0, 0.0]
+    assert set(_verdicts([grid, better])) and set(_verdicts([grid, better]).values()) == {"HOLDS"}
 
 
-def test_grid_claims_fail_one_by_one() -> None:
-    tolerance = 0.01
-    # 12a: a cell at or below eta_c that did not start at the target
-    grid = _grid()
-    grid.loc[0, "t_reach"] = 2
-    assert _verdicts(cr.grid_claims(grid, tolerance))["12a"] == "DOES NOT HOLD"
-    assert _verdicts(cr.grid_claims(_grid().iloc[[2, 5]], tolerance))["12a"] == "DOES NOT HOLD"  # no such cell
-    # 12b: the saving stays below 0.4 (the fabricated grid's own 0.17)
-    assert _verdicts(cr.grid_claims(_grid(), tolerance))["12b"] == "DOES NOT HOLD"
-    # 12c: one search took 21 forward passes
-    assert _verdicts(cr.grid_claims(_grid({(1.0, 16): {"passes": 21}}), tolerance))["12c"] == "DOES NOT HOLD"
-    # 12d: starting at eta_c loses 12/6 = 2 points on average, beyond a 1-point tolerance
-    worse = _grid({(1.0, 16): {"critical_acc": 0.38}})
-    assert cr.accuracy_gap(worse) == pytest.approx(-0.02)
-    assert _verdicts(cr.grid_claims(worse, tolerance))["12d"] == "DOES NOT HOLD"
-    assert _verdicts(cr.grid_claims(worse, 0.03))["12d"] == "HOLDS"
-    # 12e: a cell lost (another gained does not make up for it)
-    changed = _grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}})
-    lost, gained = cr.changed_outcomes(changed)
+@pytest.mark.parametrize("row, changes", [
+    ("12a", {}),  # set below: a cell at or below eta_c that did not start at the target
+    ("12c", {(1.0, 16): {"passes": 21}}),
+    ("12d", {(1.0, 16): {"critical_acc": 0.38}}),  # loses 12/6 = 2 points on average, beyond 1
+    ("12e", {(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}}),  # one lost, one gained
+])
+def test_each_grid_row_fails_on_its_own_and_a_straddle_is_inconclusive(row: str, changes: dict) -> None:
+    bad = _holding_grid()
+    if row == "12a":
+        bad.loc[0, "t_reach"] = 2  # a cell at or below eta_c that did not start at the target
+    else:
+        bad = _grid(changes)
+        bad = bad.assign(save_fraction=bad["save_fraction"].where(bad["c"] != 8.0, 0.45))
+    verdicts = _verdicts([bad, bad])
+    assert verdicts.pop(row) == "DOES NOT HOLD"
+    assert set(verdicts.values()) == {"HOLDS"}
+    assert _verdicts([bad, _holding_grid()])[row] == "INCONCLUSIVE"
+
+
+def test_12a_without_a_cell_below_eta_c_and_12b_12f_fail() -> None:
+    assert _verdicts([_grid().iloc[[2, 5]]] * 2)["12a"] == "DOES NOT HOLD"  # no such cell: NaN
+    assert _verdicts([_grid()] * 2)["12b"] == "DOES NOT HOLD"  # the plain grid saves at most 0.17
+    assert _verdicts([_holding_grid()] * 2, ratios=(0.8, 0.9))["12f"] == "DOES NOT HOLD"
+    assert cr.accuracy_gap(_grid({(1.0, 16): {"critical_acc": 0.38}})) == pytest.approx(-0.02)
+    lost, gained = cr.changed_outcomes(_grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}}))
     assert (list(lost["warmup_steps"]), list(gained["warmup_steps"])) == ([64], [16])
-    claim = cr.grid_claims(changed, tolerance)[4]
-    assert (claim.measured_text, claim.verdict) == ("1 / 1", "DOES NOT HOLD")
+
+
+def test_pcw_value_and_the_15_rows_both_ways() -> None:
+    assert cr.pcw_value(_comparisons3()[("xent", 48.0)]) == pytest.approx(0.0)
+    assert cr.pcw_value(_comparisons3(pcw_acc=0.55)[("xent", 48.0)]) == pytest.approx(100 * (0.55 - 0.61234))
+    assert cr.pcw_value(_comparisons3(pcw="diverged")[("xent", 48.0)]) == -math.inf
+    assert math.isnan(cr.pcw_value(_comparisons3(constant="converged")[("xent", 48.0)]))
+    # a linear warmup that diverged counts as accuracy 0
+    assert cr.pcw_value(_comparisons3(linear="diverged")[("xent", 48.0)]) == pytest.approx(61.234)
+    grid = _holding_grid()
+    for changes, verdict in (({"pcw": "diverged"}, "DOES NOT HOLD"), ({"constant": "converged"}, "DOES NOT HOLD"),
+                             ({"pcw_acc": 0.56}, "DOES NOT HOLD"), ({"pcw_acc": 0.57}, "HOLDS")):
+        verdicts = _verdicts([grid, grid], comparisons=[_comparisons3(**changes)] * 2)
+        assert verdicts.pop("15a") == verdict and set(verdicts.values()) == {"HOLDS"}
+    mixed = _verdicts([grid, grid], comparisons=[_comparisons3(pcw="diverged"), _comparisons3()])
+    assert mixed["15a"] == "INCONCLUSIVE"
+
+
+def test_seed_tables_and_numbers() -> None:
+    grids = [_grid({(8.0, 64): {"critical": "diverged"}}), _grid()]
+    table = cr.seed_table([0, 1], grids, {"xent": [3.25, 3.0], "mse": [1.62, 1.43]})
+    assert list(table["seed"]) == [0, 1] and list(table["cells lost"]) == [1, 0]
+    assert list(table["eta_c/(2/lambda_0), mse"]) == [1.62, 1.43] and list(table["largest T_fp"]) == [10, 10]
+    assert list(table["eta_c*lambda_0 above"]) == ["2", "2"]
+    assert cr.seed_numbers(grids) == {"crit_seeds": 2, "crit_gap_min": 0.0, "crit_gap_max": 0.0,
+                                      "crit_fraction_min": round(0.25 - 5 / 64, 2),
+                                      "crit_fraction_max": round(0.25 - 5 / 64, 2), "crit_lost_total": 1,
+                                      "crit_gained_total": 0, "crit_changed_c_min": 8.0}
+    assert math.isnan(cr.seed_numbers([_grid()])["crit_changed_c_min"])
+    assert cr.ratio_numbers({"xent": [3.254, 3.026, 3.03], "mse": [1.621, 1.328]}) == {
+        "crit_ratio_xent_min": 3.03, "crit_ratio_xent_max": 3.25, "crit_ratio_mse_min": 1.33,
+        "crit_ratio_mse_max": 1.62}
+    comparisons = [_comparisons3(pcw="diverged"), _comparisons3(constant="converged")]
+    pcw_table = cr.persistent_seed_table([0, 1], comparisons)
+    assert len(pcw_table) == 18 and list(pcw_table.columns[:2]) == ["seed", "loss"]
+    assert cr.persistent_outcome_numbers(pcw_table) == {
+        "crit_pcw_seeds": 2, "crit_pcw_xent_48_pcw": 1, "crit_pcw_xent_48_linear": 2,
+        "crit_pcw_xent_48_constant": 1, "crit_pcw_xent_64_pcw": 2, "crit_pcw_xent_64_linear": 2,
+        "crit_pcw_xent_64_constant": 0, "crit_pcw_mse_32_pcw": 2, "crit_pcw_mse_32_linear": 2,
+        "crit_pcw_mse_32_constant": 0}
 
 
 def test_grid_numbers_on_a_fabricated_grid() -> None:
@@ -212,11 +289,11 @@ def test_slice_cell_is_the_longest_warmup_smallest_converged_target_above_eta_c(
                                      "crit_slice_acc_linear": 50.0, "crit_slice_acc_critical": 50.0}
 
 
-def _run(outcome: str, pcw: bool = False, diverged_step: int | None = None):
+def _run(outcome: str, pcw: bool = False, diverged_step: int | None = None, accuracy: float = 0.61234):
     """A stand-in for a stored run: only the summary fields the chapter reads."""
     from types import SimpleNamespace
 
-    summary = {"outcome": outcome, "best_test_accuracy": 0.61234, "final_test_accuracy": 0.6, "lr_reach_step": 255,
+    summary = {"outcome": outcome, "best_test_accuracy": accuracy, "final_test_accuracy": 0.6, "lr_reach_step": 255,
                "diverged_step": diverged_step}
     if pcw:
         summary.update(pcw_reach_step=5, pcw_reestimates=3, pcw_forward_passes=24)
@@ -228,14 +305,6 @@ def _comparisons(pcw_outcome: str, constant_outcome: str) -> dict:
                             "linear, T_wrm = 256": _run("converged"), "constant": _run(constant_outcome)},
             ("xent", 48.0): {"persistent catapult": _run("diverged", pcw=True, diverged_step=383),
                              "linear, T_wrm = 256": _run("converged"), "constant": _run("diverged")}}
-
-
-def test_persistent_claims_both_ways() -> None:
-    claims = cr.persistent_claims(_comparisons("converged", "diverged"))
-    assert [(c.label, c.measured_text, c.verdict) for c in claims] == [
-        ("15a", "converged / diverged", "HOLDS"), ("15b", "diverged / diverged", "DOES NOT HOLD")]
-    assert claims[0].text.startswith("mse, eta_trgt = 32/lambda_0: PCW trains")
-    assert cr.persistent_claims(_comparisons("converged", "converged"))[0].verdict == "DOES NOT HOLD"
 
 
 def test_persistent_table_and_numbers() -> None:
@@ -261,3 +330,17 @@ def test_grid_table_and_figures_build() -> None:
     assert len(cr.plot_accuracy(grid).axes) == 1
     search = {"trials": [[0.1, 2.0], [0.2, 1.9], [0.4, 2.1]], "loss0": 2.0, "eta_c": 0.4}
     assert len(cr.plot_search(search, lambda_0=10.0, delta=0.1).axes) == 1
+
+
+def test_init_ratios_are_the_recorded_searches_of_each_seed(tmp_path) -> None:
+    from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
+
+    params = {key: value for key, value in PARAMS.items() if key != "seed"}
+    ratios = cr.init_ratios("exp", params, ["xent", "mse"], [0, 1], lambda0_batches=1, eta0=1e-3, delta=0.1,
+                            root=tmp_path)
+    assert set(ratios) == {"xent", "mse"} and all(len(values) == 2 for values in ratios.values())
+    cfg = cr.base_config({**params, "seed": 1}, "mse")
+    lambda_0 = load_or_measure_lambda0("exp", cfg, 1, tmp_path)["lambda_0"]
+    search = load_or_search("exp", cfg, eta0=1e-3, delta=0.1, eta_max=None, root=tmp_path)
+    assert ratios["mse"][1] == cr.threshold_ratio(search["eta_c"], lambda_0)
+    assert ratios["xent"][0] != ratios["xent"][1]

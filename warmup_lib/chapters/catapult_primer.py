@@ -3,7 +3,8 @@ the three regimes of the uv model, its eta_max, and what warmup does to the larg
 
 Everything is computed by :mod:`warmup_lib.solvable` in float64; this module holds the chapter's
 experiments on top of it (which runs, read how), the numbers its prose cites (``*_numbers``: glue
-name -> value), its figures (``plot_*``) and its claim criteria (:func:`primer_claims`).
+name -> value), its figures (``plot_*``) and the values of its textbook rows (:func:`seed_measurements`,
+:func:`claim_values`; the rows are ``warmup_lib.claims.chapter01``).
 Learning rates are given as multiples of 1/lambda_0 (``eta_lambda``) or, in the warmup maps, of
 2/lambda_0, as in the chapter.
 """
@@ -20,7 +21,6 @@ import torch
 from warmup_lib import plots, solvable
 from warmup_lib.analysis.phase import largest_trainable
 from warmup_lib.analysis.trajectory import loss_excursions
-from warmup_lib.claims import Claim
 
 REGIMES = {"lazy": 1.5, "catapult": 3.0, "divergent": 4.5}  # eta lambda_0, one per regime
 ROUND_OFF = 1e-8  # losses below this fraction of L_0 are round-off, not the start of a catapult
@@ -300,40 +300,91 @@ def demo_numbers(multiple: float, demo: solvable.UVTrajectory, peaks: Sequence[i
             "primer_demo_final": round((demo.etas[1, -1] * demo.sharpness[1, -1]).item(), 2)}
 
 
-def primer_claims(agree: int, points: int, measured: Mapping[str, float], eta_max: float, scan_step: float,
-                  ratios: Mapping[str, float]) -> list[Claim]:
-    """The chapter's claims (the background the paper builds on).
+def seed_measurements(seed: int, width: int, steps: int, scan_step: float, teacher_width: int,
+                      teacher_dim: int, teacher_examples: int, warmup_steps: Sequence[int],
+                      eta_multiples: Sequence[float], extra_steps: int) -> dict[str, float]:
+    """Everything the claims rows read from one seed: the uv model initialised with ``seed`` (and
+    the linear teacher's data and network drawn with it), run as in the chapter.
 
-    (a) GD on the quadratic diverges iff eta > 2/lambda at every grid point; (b) lazy: the sharpness
-    moves by less than 1%; (c1) catapult: the loss peaks at more than 10 x L_0 and (c2) ends with
-    eta lambda^H_T < 2; (d) the largest converged eta lambda_0 of the scan is 4 within one scan step;
-    (e1, e2) warmup raises the largest trainable target by more than 1.2 x (teacher data, one example).
+    Args:
+        seed: the seed of the uv initialisations and of the teacher data.
+        width, steps, scan_step: the single-example model's width, steps per run and scan spacing
+            (the scan covers eta lambda_0 = 0.25, 0.25 + scan_step, ... below 6).
+        teacher_width, teacher_dim, teacher_examples: the teacher-data model.
+        warmup_steps, eta_multiples, extra_steps: the warmup grid (:func:`warmup_maps`).
+
+    Returns:
+        lazy_change, peak_ratio, catapult_final (:func:`regime_measurements`; peak_ratio NaN when
+        the catapult run shows no excursion), eta_max (:func:`scan_limits`), and the warmup gains
+        ratio_one / ratio_teacher (:func:`warmup_gains`).
+    """
+    data = solvable.UVData.single_example()
+    u0, v0 = solvable.uv_init(width, seed=seed)
+    lambda_0 = solvable.uv_ntk_eigenvalue(u0, v0, data).item()
+    runs = constant_runs(u0, v0, data, REGIMES.values(), lambda_0, steps)
+    peaks = [catapult_peaks(loss, rise=2.0) for loss in runs.loss]
+    if peaks[1]:
+        measured = regime_measurements(runs, peaks)
+    else:  # no catapult: measure the rest, the peak is missing
+        measured = {**regime_measurements(runs, [peaks[0], [0], peaks[2]]), "peak_ratio": float("nan")}
+    scan = np.arange(0.25, 6.0, scan_step)
+    scan_runs = constant_runs(u0, v0, data, scan, lambda_0, steps, record_every=steps)
+    eta_max, _ = scan_limits(scan, solvable.uv_outcomes(scan_runs))
+    teacher = solvable.UVData.linear_teacher(teacher_examples, teacher_dim, seed=seed)
+    teacher_u0, teacher_v0 = solvable.uv_init(teacher_width, teacher_dim, seed=seed)
+    teacher_lambda_0 = solvable.uv_ntk_eigenvalue(teacher_u0, teacher_v0, teacher).item()
+    models = {"one example": (u0, v0, data, lambda_0),
+              "linear teacher": (teacher_u0, teacher_v0, teacher, teacher_lambda_0)}
+    _, largest = warmup_maps(models, eta_multiples, warmup_steps, extra_steps)
+    _, ratios = warmup_gains(largest)
+    return {"lazy_change": measured["lazy_change"], "peak_ratio": measured["peak_ratio"],
+            "catapult_final": measured["catapult_final"], "eta_max": eta_max,
+            "ratio_one": ratios["one example"], "ratio_teacher": ratios["linear teacher"]}
+
+
+def claim_values(agree: int, points: int, per_seed: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
+    """The values of the chapter's textbook rows (``warmup_lib.claims.chapter01``): one per seed,
+    and one for the quadratic, which has no seed.
+
+    T1a: the fraction of the quadratic's learning rates at which GD diverged exactly when
+    eta > 2/lambda_max; T1b-T1d: the regime runs and the scan (lazy_change, peak_ratio,
+    catapult_final, eta_max); T1e1 / T1e2: the warmup gain on the teacher data / the single example.
 
     Args:
         agree, points: :func:`threshold_agreement` and the number of rates it tried.
-        measured: :func:`regime_measurements`.
-        eta_max: the scan's largest converged eta lambda_0 (:func:`scan_limits`).
-        scan_step: the scan's spacing.
-        ratios: per model the gain of :func:`warmup_gains`.
+        per_seed: :func:`seed_measurements` of each seed, in the seeds' order.
 
     Returns:
-        The claims, in order.
+        row id -> values.
     """
-    lazy_change, peak_ratio = measured["lazy_change"], measured["peak_ratio"]
-    catapult_final = measured["catapult_final"]
-    return [
-        Claim("a", "quadratic: GD diverges iff eta > 2/lambda (grid points agreeing)", f"{agree}/{points}",
-              agree == points),
-        Claim("b", "uv, eta < 2/lambda_0: sharpness stays at lambda_0 (max relative change)", f"{lazy_change:.1e}",
-              lazy_change < 0.01),
-        Claim("c1", "uv, 2/lambda_0 < eta < 4/lambda_0: the loss spikes (peak / initial loss)", peak_ratio,
-              peak_ratio > 10, digits=0),
-        Claim("c2", "uv catapult: sharpness ends below 2/eta (final eta * sharpness)", catapult_final,
-              catapult_final < 2),
-        Claim("d", "uv: eta_max = 4/lambda_0 (largest converged eta * lambda_0)", eta_max,
-              abs(eta_max - 4.0) <= scan_step),
-        Claim("e1", "warmup raises the largest trainable eta_trgt, teacher data (ratio)", ratios["linear teacher"],
-              ratios["linear teacher"] > 1.2),
-        Claim("e2", "warmup raises the largest trainable eta_trgt, one example (ratio)", ratios["one example"],
-              ratios["one example"] > 1.2),
-    ]
+    column = {"T1b": "lazy_change", "T1c1": "peak_ratio", "T1c2": "catapult_final", "T1d": "eta_max",
+              "T1e1": "ratio_teacher", "T1e2": "ratio_one"}
+    return {"T1a": [agree / points],
+            **{row: [float(seed[name]) for seed in per_seed] for row, name in column.items()}}
+
+
+def seed_numbers(per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """The numbers the prose cites about the seeds (keys: glue names): their count, and the range
+    (smallest, largest) over them of eta_max, of each warmup gain (2 decimals), of the catapult's
+    peak ratio (an integer) and of the lazy run's largest sharpness change (2 significant digits),
+    and how many seeds gain more than 1.2 x from warmup on each model.
+
+    Args:
+        per_seed: :func:`seed_measurements` of each seed.
+
+    Returns:
+        glue name -> value.
+    """
+    numbers: dict[str, Any] = {"primer_seeds": len(per_seed)}
+    rounding = {"eta_max": lambda x: round(x, 2), "ratio_one": lambda x: round(x, 2),
+                "ratio_teacher": lambda x: round(x, 2), "peak_ratio": round,
+                "lazy_change": lambda x: float(f"{x:.1e}")}
+    names = {"eta_max": "eta_max", "ratio_one": "one_ratio", "ratio_teacher": "teacher_ratio",
+             "peak_ratio": "peak_ratio", "lazy_change": "lazy_change"}
+    for key, name in names.items():
+        values = [float(seed[key]) for seed in per_seed]
+        numbers[f"primer_{name}_min"] = rounding[key](float(np.nanmin(values)))
+        numbers[f"primer_{name}_max"] = rounding[key](float(np.nanmax(values)))
+    numbers["primer_one_gaining"] = sum(float(seed["ratio_one"]) > 1.2 for seed in per_seed)
+    numbers["primer_teacher_gaining"] = sum(float(seed["ratio_teacher"]) > 1.2 for seed in per_seed)
+    return numbers

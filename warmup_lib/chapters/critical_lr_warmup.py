@@ -20,8 +20,8 @@
   whose name holds the warmup's settings (:func:`persistent_experiment`).
 * The chapter itself (notebooks/06_critical_lr_warmup.ipynb): its base config
   (:func:`base_config`), the numbers its prose cites (``*_numbers``: glue name -> value), its
-  figures (``plot_*``) and tables, and the criteria of claims 12 and 15 (:func:`grid_claims`,
-  :func:`threshold_claim`, :func:`persistent_claims`).
+  figures (``plot_*``) and tables, and the per-seed values of its claims rows (:func:`claim_values`;
+  the rows, with their criteria, are ``warmup_lib.claims.chapter06``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import pandas as pd
 import torch
 
 from warmup_lib import plots
-from warmup_lib.claims import Claim
 from warmup_lib.runs import store
 from warmup_lib.critical.warmup import GRADIENT_PASS_COST, PersistentCatapultWarmup, t_reach, t_save
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
@@ -584,66 +583,187 @@ def plot_persistent(comparisons: Mapping[tuple[str, float], Mapping[str, RunResu
     return fig
 
 
-# Claim criteria (the paper's checklist, claims 12 and 15).  12b-12c use the thresholds stated in the
-# chapter's prose: "about half" holds from 0.4, "about ten forward passes" up to 20.
+# The values of the claims rows (warmup_lib.claims.chapter06; criteria and kinds live there).
 
-def grid_claims(grid: pd.DataFrame, accuracy_tolerance: float) -> list[Claim]:
-    """Claims 12a-12e on the Fig. 5 grid.
+def pcw_value(runs: Mapping[str, Any]) -> float:
+    """One seed's value of a claim-15 row: the persistent catapult warmup's best test accuracy minus
+    the linear warmup's, in points, where the constant rate diverged.
 
-    (12a) every cell with eta_trgt <= eta_c has T_reach = 1 (and there is such a cell);
-    (12b) the largest T_save/T_wrm over the cells with eta_trgt > eta_c is >= 0.4;
-    (12c) every search took at most 20 forward passes (T_fp);
-    (12d) the mean best-accuracy difference (from eta_c minus from 0) over the cells where both
-    converged is >= -accuracy_tolerance;
-    (12e) no cell whose linear warmup converged diverged when started at eta_c.
+    A linear warmup that did not converge counts as accuracy 0.  The value is -inf when the
+    persistent warmup did not converge, and NaN (a failing seed: the target is not high for it)
+    when the constant rate did not diverge.
 
     Args:
-        grid: a table of :func:`critical_warmup_grid`.
-        accuracy_tolerance: the accuracy (a fraction) that 12d allows starting at eta_c to lose.
+        runs: schedule name -> run (a ``summary`` with ``outcome`` and ``best_test_accuracy``), the
+            names 'persistent catapult', 'linear, T_wrm = ...' and 'constant' of
+            :func:`persistent_comparisons`.
 
     Returns:
-        The five claims, in order.
+        The value.
     """
-    below, _ = split_by_eta_c(grid)
-    max_fraction, gap = max_save_fraction(grid), accuracy_gap(grid)
-    lost, gained = (len(rows) for rows in changed_outcomes(grid))
-    reach_one = int((below["t_reach"] == 1).sum())
-    largest_passes = int(grid["total_passes"].max())
-    return [
-        Claim("12a", "eta_trgt <= eta_c: T_reach = 1 (cells with T_reach = 1 / such cells)",
-              f"{reach_one}/{len(below)}", len(below) > 0 and reach_one == len(below)),
-        Claim("12b", "eta_trgt > eta_c: T_save up to ~1/2 of T_wrm (largest T_save/T_wrm)", max_fraction,
-              bool(max_fraction >= 0.4)),
-        Claim("12c", "the search costs ~10 forward passes (largest T_fp over the grid)", largest_passes,
-              largest_passes <= 20),
-        Claim("12d", "no worse accuracy from eta_c (mean best-acc difference, points)", 100 * gap,
-              bool(gap >= -accuracy_tolerance)),
-        Claim("12e", "no converging cell lost by starting at eta_c (cells lost / gained)", f"{lost} / {gained}",
-              lost == 0),
-    ]
+    summaries = {name.split(",")[0]: result.summary for name, result in runs.items()}
+    pcw, linear, constant = summaries["persistent catapult"], summaries["linear"], summaries["constant"]
+    if constant["outcome"] != "diverged":
+        return math.nan
+    if pcw["outcome"] != "converged":
+        return -math.inf
+    linear_accuracy = linear["best_test_accuracy"] if linear["outcome"] == "converged" else 0.0
+    return 100 * (pcw["best_test_accuracy"] - linear_accuracy)
 
 
-def threshold_claim(ratio: float) -> Claim:
-    """Claim 12f: the one-step eta_c at initialisation is at least 2/lambda_0 (``ratio`` =
-    :func:`threshold_ratio` >= 1), as the quadratic model of the chapter's text implies."""
-    return Claim("12f", "one-step eta_c >= 2/lambda_0 (eta_c / (2/lambda_0) at init)", ratio, bool(ratio >= 1))
+def claim_values(grids: Sequence[pd.DataFrame], init_ratios: Sequence[float],
+                 comparisons: Sequence[Mapping[tuple[str, float], Mapping[str, Any]]]) -> dict[str, list[float]]:
+    """The values of the chapter's claims rows, one per seed (all arguments in the seeds' order).
 
-
-def persistent_claims(comparisons: Mapping[tuple[str, float], Mapping[str, RunResult]]) -> list[Claim]:
-    """Claim 15 per target (15a, 15b, ...): the persistent catapult warmup converges where the
-    constant rate diverges.
+    12a: the fraction of cells with eta_trgt <= eta_c whose T_reach is 1 (NaN without such a cell);
+    12b: :func:`max_save_fraction`; 12c: the largest T_fp of the grid; 12d: :func:`accuracy_gap` in
+    points; 12e: the number of cells lost (:func:`changed_outcomes`); 12f: the init search's
+    :func:`threshold_ratio`; 15a, 15b, 15c: :func:`pcw_value` of the three persistent-warmup
+    targets, in order.
 
     Args:
-        comparisons: (loss, c) -> {schedule name -> run}; read: the summaries' ``outcome`` of
-            'persistent catapult' and 'constant'.
+        grids: each seed's :func:`critical_warmup_grid`.
+        init_ratios: each seed's eta_c / (2/lambda_0) at initialisation.
+        comparisons: each seed's :func:`persistent_comparisons` (three targets).
 
     Returns:
-        One claim per target, in order.
+        row id -> values.
+
+    Raises:
+        ValueError: when the lengths differ or a seed's comparisons do not have three targets.
     """
-    claims = []
-    for label, ((loss, multiple), runs) in zip("abcdefgh", comparisons.items()):
-        pcw, constant = (runs[name].summary["outcome"] for name in ("persistent catapult", "constant"))
-        claims.append(Claim(f"15{label}", f"{loss}, eta_trgt = {multiple:g}/lambda_0: PCW trains, constant "
-                            f"diverges (PCW / constant)", f"{pcw} / {constant}",
-                            constant == "diverged" and pcw == "converged"))
-    return claims
+    if not len(grids) == len(init_ratios) == len(comparisons):
+        raise ValueError(f"grids, init_ratios, comparisons: got {len(grids)}, {len(init_ratios)} and "
+                         f"{len(comparisons)} seeds; one of each per seed")
+    if any(len(targets) != 3 for targets in comparisons):
+        raise ValueError("comparisons: every seed needs exactly three persistent-warmup targets (15a-15c)")
+    values: dict[str, list[float]] = {row: [] for row in ("12a", "12b", "12c", "12d", "12e", "12f",
+                                                          "15a", "15b", "15c")}
+    for grid, ratio, targets in zip(grids, init_ratios, comparisons):
+        below, _ = split_by_eta_c(grid)
+        values["12a"].append(float((below["t_reach"] == 1).mean()) if len(below) else math.nan)
+        values["12b"].append(float(max_save_fraction(grid)))
+        values["12c"].append(float(grid["total_passes"].max()))
+        values["12d"].append(float(100 * accuracy_gap(grid)))
+        values["12e"].append(float(len(changed_outcomes(grid)[0])))
+        values["12f"].append(float(ratio))
+        for row, runs in zip(("15a", "15b", "15c"), targets.values()):
+            values[row].append(pcw_value(runs))
+    return values
+
+
+def seed_table(seeds: Sequence[int], grids: Sequence[pd.DataFrame], init_ratios: Mapping[str, Sequence[float]],
+               ) -> pd.DataFrame:
+    """One row per seed: lambda_0, eta_c / (2/lambda_0) at initialisation for each loss, the values
+    of eta_c lambda_0 the grid's searches returned where eta_trgt > eta_c, the grid's largest T_fp and T_save/T_wrm, the mean best-accuracy difference (points) and the cells lost and
+    gained by starting at eta_c (3 decimals).
+
+    Args:
+        seeds: the seeds.
+        grids: each seed's :func:`critical_warmup_grid`.
+        init_ratios: loss -> each seed's :func:`threshold_ratio` at initialisation.
+
+    Returns:
+        The table.
+    """
+    rows = []
+    for index, (seed, grid) in enumerate(zip(seeds, grids)):
+        lost, gained = changed_outcomes(grid)
+        _, above = split_by_eta_c(grid)
+        rows.append({"seed": seed, "lambda_0": float(grid["lambda_0"].iloc[0]),
+                     **{f"eta_c/(2/lambda_0), {loss}": ratios[index] for loss, ratios in init_ratios.items()},
+                     "eta_c*lambda_0 above": ", ".join(f"{value:g}" for value in
+                                                      sorted(above["eta_c_lambda0"].round(2).unique())),
+                     "largest T_fp": int(grid["total_passes"].max()),
+                     "largest T_save/T_wrm": float(max_save_fraction(grid)),
+                     "acc. diff. (points)": float(100 * accuracy_gap(grid)),
+                     "cells lost": len(lost), "cells gained": len(gained)})
+    return pd.DataFrame(rows).round(3)
+
+
+def init_ratios(experiment: str, params: Mapping[str, Any], losses: Sequence[str], seeds: Sequence[int],
+                lambda0_batches: int, eta0: float, delta: float, root: str | Path = "results",
+                ) -> dict[str, list[float]]:
+    """eta_c / (2/lambda_0) at initialisation (:func:`threshold_ratio`) for each loss and seed:
+    lambda_0 averaged over ``lambda0_batches`` batches and the uncapped search from ``eta0``, both
+    recorded in the store (measured once).
+
+    Args:
+        experiment: the chapter's experiment folder.
+        params: the parameters cell's values without the seed (see :func:`base_config`).
+        losses: 'xent' and/or 'mse'.
+        seeds: the seeds.
+        lambda0_batches, eta0, delta: the measurements' settings.
+        root: the results store.
+
+    Returns:
+        loss -> one ratio per seed.
+    """
+    ratios: dict[str, list[float]] = {}
+    for loss in losses:
+        ratios[loss] = []
+        for seed in seeds:
+            cfg = base_config({**params, "seed": seed}, loss)
+            lambda_0 = load_or_measure_lambda0(experiment, cfg, lambda0_batches, root)["lambda_0"]
+            search = load_or_search(experiment, cfg, eta0=eta0, delta=delta, eta_max=None, root=root)
+            ratios[loss].append(threshold_ratio(search["eta_c"], lambda_0))
+    return ratios
+
+
+def seed_numbers(grids: Sequence[pd.DataFrame]) -> dict[str, Any]:
+    """The numbers the prose cites about the grid over seeds (keys: glue names): the seed count, the
+    range of the mean best-accuracy difference (points, 2 decimals) and of the largest
+    T_save/T_wrm, the cells lost and gained by starting at eta_c, summed over seeds, and the smallest
+    target (eta_trgt lambda_0) of such a cell (NaN when there is none).
+
+    Args:
+        grids: each seed's :func:`critical_warmup_grid`.
+
+    Returns:
+        glue name -> value.
+    """
+    gaps = [float(100 * accuracy_gap(grid)) for grid in grids]
+    fractions = [float(max_save_fraction(grid)) for grid in grids]
+    changed = [changed_outcomes(grid) for grid in grids]
+    return {"crit_seeds": len(grids), "crit_gap_min": round(min(gaps), 2), "crit_gap_max": round(max(gaps), 2),
+            "crit_fraction_min": round(min(fractions), 2), "crit_fraction_max": round(max(fractions), 2),
+            "crit_lost_total": sum(len(lost) for lost, _ in changed),
+            "crit_gained_total": sum(len(gained) for _, gained in changed),
+            "crit_changed_c_min": min((float(rows["c"].min()) for pair in changed for rows in pair if len(rows)),
+                                      default=float("nan"))}
+
+
+def ratio_numbers(init_ratios: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """The range over seeds of eta_c / (2/lambda_0) at initialisation for each loss (keys: glue names
+    ``crit_ratio_<loss>_min`` / ``_max``, 2 decimals)."""
+    numbers = {}
+    for loss, ratios in init_ratios.items():
+        numbers[f"crit_ratio_{loss}_min"] = round(float(min(ratios)), 2)
+        numbers[f"crit_ratio_{loss}_max"] = round(float(max(ratios)), 2)
+    return numbers
+
+
+def persistent_seed_table(seeds: Sequence[int],
+                          comparisons: Sequence[Mapping[tuple[str, float], Mapping[str, RunResult]]]) -> pd.DataFrame:
+    """:func:`persistent_table` of every seed, a ``seed`` column first."""
+    return pd.concat([persistent_table(targets).assign(seed=seed) for seed, targets in zip(seeds, comparisons)],
+                     ignore_index=True)[["seed", *persistent_table(comparisons[0]).columns]]
+
+
+def persistent_outcome_numbers(table: pd.DataFrame) -> dict[str, int]:
+    """Per target, over seeds: how many seeds the persistent warmup, the linear warmup and the
+    constant rate converged (keys ``crit_pcw_<loss>_<c>_<pcw|linear|constant>``), and the seed count
+    ``crit_pcw_seeds``.
+
+    Args:
+        table: :func:`persistent_seed_table`.
+
+    Returns:
+        glue name -> count.
+    """
+    numbers = {"crit_pcw_seeds": int(table["seed"].nunique())}
+    for (loss, multiple), rows in table.groupby(["loss", "eta_trgt*lambda_0"], sort=False):
+        for name, key in (("persistent catapult", "pcw"), ("linear", "linear"), ("constant", "constant")):
+            chosen = rows[rows["schedule"].str.startswith(name)]
+            numbers[f"crit_pcw_{loss}_{multiple:g}_{key}"] = int((chosen["outcome"] == "converged").sum())
+    return numbers
