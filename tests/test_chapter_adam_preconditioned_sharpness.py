@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from warmup_lib.chapters import adam_preconditioned_sharpness as ch  # noqa: E402
-from warmup_lib.claims import HOLDS  # noqa: E402
+from warmup_lib.claims import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE  # noqa: E402
+from warmup_lib.claims.registry import chapter_evidence, chapter_rows  # noqa: E402
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig  # noqa: E402
 from warmup_lib.runs import store  # noqa: E402
 from warmup_lib.runs.measure import measure_initial_curvature  # noqa: E402
@@ -59,7 +60,9 @@ def test_config_is_the_run_the_notebook_wrote_field_by_field() -> None:
 def test_plan_crosses_settings_parameterisations_and_warmups() -> None:
     plan = ch.run_plan(SETUP, BOOK_SETTINGS)
     assert len(plan) == 2 * (3 + 2 + 2)
-    assert list(plan)[:3] == [("main", "simple_mup", 1), ("main", "simple_mup", 16), ("main", "simple_mup", 128)]
+    assert list(plan)[:3] == [("main", "simple_mup", 1, 0), ("main", "simple_mup", 16, 0),
+                              ("main", "simple_mup", 128, 0)]
+    plan = {key[:-1]: cfg for key, cfg in plan.items()}
     main = plan["main", "sp", 128]
     assert (main.schedule.eta_trgt, main.schedule.warmup_steps, main.steps, main.loss, main.batch_size) == \
         (0.02, 128, 256, "mse", None)
@@ -72,6 +75,17 @@ def test_plan_crosses_settings_parameterisations_and_warmups() -> None:
     assert BOOK_SETTINGS["batch"].label == "batch 512, MSE"
     every_example = ch.settings(8, 4, [1], 1, 1, {}, {}, 4, None, 4, [1], 1)["batch"]
     assert every_example.n_train is None
+
+
+def test_plan_repeats_every_run_for_each_seed_and_keeps_seed_zero_ids() -> None:
+    single = ch.run_plan(SETUP, BOOK_SETTINGS)
+    seeded = ch.run_plan(SETUP, BOOK_SETTINGS, seeds=[0, 1, 2])
+    assert len(seeded) == 3 * len(single)
+    assert list(seeded)[:3] == [("main", "simple_mup", 1, seed) for seed in (0, 1, 2)]
+    for key, cfg in seeded.items():
+        assert cfg.seed == key[-1] and cfg.replace(seed=0) == single[key[:-1] + (0,)]
+    assert store.run_id(seeded["xent", "sp", 128, 0]) == store.run_id(single["xent", "sp", 128, 0])
+    assert ch.seed_runs({("a", 1, 0): "x", ("a", 1, 1): "y"}, 1) == {("a", 1): "y"}
 
 
 # ------------------------------------------------------------------------------ reading the runs
@@ -125,38 +139,55 @@ def _main_runs():
     smooth = _run(loss=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3], lr=[0.05 * (t + 1) / 8 for t in range(8)],
                   pre=[2000.0, NAN, 900.0, NAN, 600.0, NAN, 500.0, 400.0],
                   sharpness=[1.0, NAN, NAN, NAN, 1.5, NAN, NAN, NAN], final_train_loss=0.3, eta_trgt=0.05)
-    return {("main", "sp", 1): spiky, ("main", "sp", 8): smooth}
+    return {("main", "sp", 1, 0): spiky, ("main", "sp", 8, 0): smooth}
 
 
 def test_measure_runs_reads_each_run() -> None:
     measures = ch.measure_runs(_main_runs(), rise=1.2, within=2)
-    spiky = measures.loc["main", "sp", 1]
+    spiky = measures.loc["main", "sp", 1, 0]
     assert spiky.lambda0_PH == 2000.0 and spiky.lambda0_H == 1.0 and spiky.eta0_lambda0_PH == pytest.approx(200.0)
     assert spiky.spike == pytest.approx(8.0)  # the loss jumps from 1.0 to 8.0 at step 1
     assert spiky.later_spikes == 1  # 0.4 -> 1.0 at step 5: 2.5 x the lowest loss before it
     assert spiky.late_eta_lambda_PH == pytest.approx(0.1 * 380.0)  # median of 390, 370, 380 (steps >= 4)
     assert spiky.max_eta_lambda_H == pytest.approx(0.2)
     assert spiky.pre_sharpness_fall == pytest.approx(380.0 / 390.0)
-    smooth = measures.loc["main", "sp", 8]
-    assert (smooth.spike, smooth.later_spikes, smooth.eta_trgt) == (1.0, 0, 0.05)
+    assert spiky.largest_spike == pytest.approx(8.0) and spiky.min_PH == 300.0
+    assert spiky.cross_step == 4.0  # 0.1 x 390 >= 38 at step 4
+    smooth = measures.loc["main", "sp", 8, 0]
+    assert (smooth.spike, smooth.later_spikes, smooth.eta_trgt, smooth.largest_spike) == (1.0, 0, 0.05, 1.0)
+    assert np.isnan(smooth.cross_step)  # eta lambda stays below 38
     table = ch.summary_table(measures, BOOK_SETTINGS)
     assert list(table["setting"]) == ["full batch, MSE"] * 2 and list(table["param"]) == ["SP", "SP"]
-    assert list(table["T_wrm"]) == [1, 8] and list(table["first-step spike x"]) == [8.0, 1.0]
-    assert table.loc[0, "late eta lambda_PH"] == 38.0 and table.loc[1, "final train loss"] == 0.3
+    assert list(table["T_wrm"]) == [1, 8] and list(table["first-step spike x"]) == ["8.00", "1.00"]
+    assert table.loc[0, "late eta lambda_PH"] == "38.0" and table.loc[1, "final train loss"] == "0.3"
+    assert table.loc[0, "outcome"] == "1 converged" and table.loc[0, "seeds"] == 1
+
+
+def test_summary_table_gives_the_seeds_mean_and_range() -> None:
+    runs = _main_runs()
+    two = {("main", "sp", 1, 0): runs["main", "sp", 1, 0], ("main", "sp", 1, 1): runs["main", "sp", 8, 0]}
+    table = ch.summary_table(ch.measure_runs(two, rise=1.2, within=2), BOOK_SETTINGS)
+    assert len(table) == 1 and table.loc[0, "seeds"] == 2
+    assert table.loc[0, "first-step spike x"] == "4.50 (1.00-8.00)"
+    assert ch.seed_spread([2.0, 2.0001], ".2f") == "2.00" and ch.seed_spread([], ".1f") == "-"
 
 
 def test_initial_curvature_scan_rounds_the_measured_values(tmp_path) -> None:
     tiny = ch.AdamSetup(dataset="mnist1d", n_train=64, n_test=32, data_root=None, width=8, depth=3, seed=0,
                         eval_every=0, device="cpu")
     configs = {"sp": tiny.config("sp", 0.01, 1, 3)}
-    scan = ch.initial_curvature_scan("exp", configs, [4, 8], tmp_path)
-    assert list(scan["param"]) == ["SP", "SP"] and list(scan["width"]) == [4, 8]
-    direct = measure_initial_curvature(configs["sp"].replace(**{"model.width": 4}))
-    row = scan.iloc[0]
-    assert row["lambda0_PH"] == float(f'{direct["lambda_PH"]:.3g}')
-    assert row["lambda0_H"] == float(f'{direct["lambda_H"]:.3g}')
-    assert row["participation"] == round(direct["participation"], 1)
+    scan = ch.initial_curvature_scan("exp", configs, [4, 8], tmp_path, seeds=[0, 1])
+    assert list(scan["param"]) == ["SP"] * 4 and list(scan["width"]) == [4, 4, 8, 8]
+    assert list(scan["seed"]) == [0, 1, 0, 1]
+    direct = measure_initial_curvature(configs["sp"].replace(**{"model.width": 4, "seed": 1}))
+    row = scan.iloc[1]
+    assert row["lambda0_PH"] == pytest.approx(direct["lambda_PH"], rel=1e-6)
+    assert row["lambda0_H"] == pytest.approx(direct["lambda_H"], rel=1e-6)
+    assert row["participation"] == pytest.approx(direct["participation"], rel=1e-6)
     assert row["parameters"] == (40 * 4 + 4) + (4 * 4 + 4) + (4 * 10 + 10)  # MNIST-1D: 40 features, 10 classes
+    assert scan.iloc[0]["lambda0_PH"] != row["lambda0_PH"]  # another initialisation
+    table = ch.scan_table(scan)
+    assert list(table["width"]) == [4, 8] and list(table["seeds"]) == [2, 2]
 
 
 def test_smallest_overshoot_and_value_range() -> None:
@@ -191,76 +222,136 @@ def test_width_scan_figure_draws_one_line_per_parameterisation_and_quantity() ->
     ax_pre, ax_part = fig.axes
     assert len(ax_pre.lines) == 4 and len(ax_part.lines) == 2
     assert list(ax_pre.lines[2].get_ydata()) == [3e4, 4e4] and list(ax_part.get_xticks()) == [64, 128]
+    seeds = pd.concat([scan.assign(seed=0), scan.assign(seed=1, lambda0_PH=scan["lambda0_PH"] * 2)])
+    fig = ch.width_scan_figure(seeds)
+    ax_pre, ax_part = fig.axes
+    assert len(ax_pre.lines) == 8 and len(ax_part.lines) == 4
+    assert len(ax_pre.get_legend().get_texts()) == 4  # each quantity labelled once
 
 
 # ------------------------------------------------------------------------------------------- claims
 
 
-def _holding_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fabricated measures and scan on which every claim (5a)-(5k) holds."""
+def _holding_tables(seeds=(0, 1, 2)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fabricated measures and scan on which every row 5a-5k holds, for each seed."""
     rows = []
-    for param, lambda0 in (("simple_mup", 1e5), ("sp", 1e6)):
-        for warmup in (1, 16, 128):
-            rows.append({"setting": "main", "param": param, "warmup": warmup, "max_eta_lambda_H": 0.2,
-                         "late_eta_lambda_PH": 36.0, "spike": 6.0 if warmup == 1 else 1.0, "lambda0_PH": lambda0,
-                         "pre_sharpness_fall": 0.9})
-        for setting, late, fall in (("batch", 16.0, 0.5), ("xent", 5.0, 0.01)):
-            for warmup in (1, 128):
-                rows.append({"setting": setting, "param": param, "warmup": warmup, "max_eta_lambda_H": 0.1,
-                             "late_eta_lambda_PH": late, "spike": 3.0 if warmup == 1 else 1.0,
-                             "lambda0_PH": lambda0, "pre_sharpness_fall": fall})
-    measures = pd.DataFrame(rows).set_index(["setting", "param", "warmup"]).sort_index()
-    scan = pd.DataFrame({"param": ["simple-muP", "simple-muP", "SP", "SP"], "width": [64, 512, 64, 512],
-                         "lambda0_PH": [1e4, 1e5, 1e5, 1e6]})
+    for seed in seeds:
+        for param, lambda0 in (("simple_mup", 1e5), ("sp", 1e6)):
+            for warmup in (1, 16, 128):
+                rows.append({"setting": "main", "param": param, "warmup": warmup, "seed": seed,
+                             "max_eta_lambda_H": 0.2, "late_eta_lambda_PH": 36.0,
+                             "spike": 6.0 if warmup == 1 else 1.0, "largest_spike": 6.0 if warmup == 1 else 1.3,
+                             "lambda0_PH": lambda0, "pre_sharpness_fall": 0.9})
+            for setting, late, fall in (("batch", 16.0, 0.5), ("xent", 5.0, 0.01)):
+                for warmup in (1, 128):
+                    rows.append({"setting": setting, "param": param, "warmup": warmup, "seed": seed,
+                                 "max_eta_lambda_H": 0.1, "late_eta_lambda_PH": late,
+                                 "spike": 3.0 if warmup == 1 else 1.0, "largest_spike": 3.0,
+                                 "lambda0_PH": lambda0, "pre_sharpness_fall": fall})
+    measures = pd.DataFrame(rows).set_index(["setting", "param", "warmup", "seed"]).sort_index()
+    scan = pd.DataFrame([{"param": param, "width": width, "seed": seed, "lambda0_PH": value}
+                         for seed in seeds
+                         for param, values in (("simple-muP", (1e3, 3e3, 1e5)), ("SP", (1e5, 2e5, 1e6)))
+                         for width, value in zip((64, 128, 512), values)])
     return measures, scan
 
 
-def _verdicts(measures: pd.DataFrame, scan: pd.DataFrame) -> dict[str, bool]:
-    return {claim.label: claim.holds for claim in ch.claims(measures, scan, width=128, batch_size=512)}
+def _verdicts(measures: pd.DataFrame, scan: pd.DataFrame) -> dict[str, str]:
+    evidence = chapter_evidence("03_adam_preconditioned_sharpness", ch.claim_values(measures, scan), [0, 1, 2])
+    return {row.spec.id: row.verdict for row in evidence}
 
 
-def test_every_claim_holds_on_the_holding_tables() -> None:
+def test_the_registry_rows_are_the_ids_the_values_give() -> None:
     measures, scan = _holding_tables()
-    claims = ch.claims(measures, scan, width=128, batch_size=512)
-    assert [c.label for c in claims] == [f"5{letter}" for letter in "abcdefghijk"]
-    assert all(c.verdict == HOLDS for c in claims)
-    assert "width 512" in claims[5].text and "width 128" in claims[7].text and "batch 512" in claims[9].text
-    assert claims[7].measured == pytest.approx(5.0) and claims[6].measured == pytest.approx(6.0)
+    values = ch.claim_values(measures, scan)
+    assert list(values) == [spec.id for spec in chapter_rows("03_adam_preconditioned_sharpness")]
+    assert all(len(per_seed) == 3 for per_seed in values.values())
 
 
-# (label, table, row, column, value): one change that breaks exactly that claim.
+def test_every_row_holds_on_the_holding_tables() -> None:
+    measures, scan = _holding_tables()
+    values = ch.claim_values(measures, scan)
+    assert values["5f"] == [pytest.approx(5.0)] * 3 and values["5g"] == [pytest.approx(6.0)] * 3
+    assert values["5h"] == [pytest.approx(10.0)] * 3 and values["5i"] == [pytest.approx(2.0)] * 3
+    assert values["5b"] == [36.0] * 3 and values["5e"] == [1.3] * 3
+    assert set(_verdicts(measures, scan).values()) == {HOLDS}
+
+
+# (row, table, where, column, value): one change in every seed that breaks exactly that row.
 BREAKS = [
     ("5a", "measures", ("main", "sp", 16), "max_eta_lambda_H", 1.95),  # limit 3.8 / 2 = 1.9
     ("5b", "measures", ("main", "simple_mup", 128), "late_eta_lambda_PH", 18.9),
-    ("5c", "measures", ("main", "sp", 1), "late_eta_lambda_PH", 45.1),
+    ("5b", "measures", ("main", "sp", 1), "late_eta_lambda_PH", 45.1),
     ("5d", "measures", ("main", "sp", 1), "spike", 1.99),
-    ("5e", "measures", ("main", "simple_mup", 128), "spike", 2.0),
-    ("5f", "scan", 1, "lambda0_PH", 10 ** 5.51),
-    ("5g", "scan", 3, "lambda0_PH", 10 ** 5.49),
-    ("5h", "measures", ("main", "simple_mup", 1), "lambda0_PH", 10 ** 4.49),
-    ("5i", "measures", ("main", "sp", 1), "lambda0_PH", 1.1e5),  # the book's 5.04: DOES NOT HOLD
+    ("5e", "measures", ("main", "simple_mup", 128), "largest_spike", 2.0),  # a later spike counts too
+    ("5f", "scan", ("simple-muP", 512), "lambda0_PH", 9e3),
+    ("5g", "scan", ("SP", 512), "lambda0_PH", 1.1e7),
+    ("5h", "scan", ("simple-muP", 512), "lambda0_PH", 4e5),
+    ("5i", "scan", ("SP", 128), "lambda0_PH", 9e4),  # width 128 below width 64
     ("5j", "measures", ("batch", "sp", 128), "late_eta_lambda_PH", 30.0),
     ("5k", "measures", ("xent", "simple_mup", 1), "pre_sharpness_fall", 0.1),
 ]
 
 
-@pytest.mark.parametrize("label, table, row, column, value", BREAKS, ids=[b[0] for b in BREAKS])
-def test_each_claim_fails_when_its_criterion_is_broken(label, table, row, column, value) -> None:
+def _change(measures, scan, table, where, column, value, seeds=(0, 1, 2)) -> None:
+    for seed in seeds:
+        if table == "measures":
+            measures.loc[where + (seed,), column] = value
+        else:
+            match = (scan["param"] == where[0]) & (scan["width"] == where[1]) & (scan["seed"] == seed)
+            scan.loc[match, column] = value
+
+
+@pytest.mark.parametrize("row, table, where, column, value", BREAKS, ids=[f"{b[0]}-{i}" for i, b in enumerate(BREAKS)])
+def test_each_row_fails_when_its_criterion_is_broken(row, table, where, column, value) -> None:
     measures, scan = _holding_tables()
-    (measures if table == "measures" else scan).loc[row, column] = value
+    _change(measures, scan, table, where, column, value)
     verdicts = _verdicts(measures, scan)
-    assert verdicts.pop(label) is False
-    assert all(verdicts.values()), f"breaking {label} also broke {[k for k, v in verdicts.items() if not v]}"
+    assert verdicts.pop(row) == DOES_NOT_HOLD
+    assert set(verdicts.values()) == {HOLDS}, f"breaking {row} also broke {verdicts}"
 
 
-def test_claims_hold_just_inside_their_limits() -> None:
+def test_a_row_broken_in_one_seed_is_inconclusive() -> None:
     measures, scan = _holding_tables()
-    measures.loc[("main", "sp", 16), "max_eta_lambda_H"] = 1.89
-    measures.loc[("main", "sp", 1), ["late_eta_lambda_PH", "spike"]] = [19.0, 2.0]
-    measures.loc[("main", "simple_mup", 1), "late_eta_lambda_PH"] = 45.0
-    measures.loc[("main", "simple_mup", 128), "spike"] = 1.99
-    measures.loc[("main", "simple_mup", 1), "lambda0_PH"] = 10 ** 4.51
-    measures.loc[("batch", "sp", 128), "late_eta_lambda_PH"] = 29.9
-    measures.loc[("xent", "sp", 1), "pre_sharpness_fall"] = 0.099
-    scan.loc[1, "lambda0_PH"] = 10 ** 5.49
-    assert all(_verdicts(measures, scan).values())
+    _change(measures, scan, "measures", ("main", "sp", 1), "spike", 1.5, seeds=(1,))
+    verdicts = _verdicts(measures, scan)
+    assert verdicts.pop("5d") == INCONCLUSIVE and set(verdicts.values()) == {HOLDS}
+
+
+def test_rows_hold_just_inside_their_limits() -> None:
+    measures, scan = _holding_tables()
+    _change(measures, scan, "measures", ("main", "sp", 16), "max_eta_lambda_H", 1.89)
+    _change(measures, scan, "measures", ("main", "sp", 1), "late_eta_lambda_PH", 19.0)
+    _change(measures, scan, "measures", ("main", "sp", 1), "spike", 2.0)
+    _change(measures, scan, "measures", ("main", "simple_mup", 128), "largest_spike", 1.99)
+    _change(measures, scan, "measures", ("batch", "sp", 128), "late_eta_lambda_PH", 29.9)
+    _change(measures, scan, "measures", ("xent", "sp", 1), "pre_sharpness_fall", 0.099)
+    _change(measures, scan, "scan", ("simple-muP", 512), "lambda0_PH", 9.9e5)  # log10 5.996, ratio 1.01
+    _change(measures, scan, "scan", ("SP", 512), "lambda0_PH", 3e6)  # ratio SP / muP 3.03
+    assert set(_verdicts(measures, scan).values()) == {HOLDS}
+    late = ch.claim_values(measures, scan)["5b"]
+    assert late == [19.0] * 3  # 19 is farther from 38 than 36 on a log scale
+
+
+def test_farthest_from_and_width_growth() -> None:
+    assert ch.farthest_from([30.0, 45.0, 38.0], 38.0) == 30.0  # ln(38/30) = 0.236 > ln(45/38) = 0.169
+    _, scan = _holding_tables(seeds=(0,))
+    assert ch.width_growth(scan, 0) == pytest.approx(2.0)  # SP: 1e5 -> 2e5
+    assert ch.widest_values(scan, 0) == (512, {"simple-muP": 1e5, "SP": 1e6})
+
+
+def test_page_numbers_quote_the_seeds() -> None:
+    measures, scan = _holding_tables()
+    measures["lambda0_H"] = 0.1
+    measures["eta0_lambda0_PH"] = measures["lambda0_PH"] * 0.02
+    measures["later_spikes"] = 0
+    measures["min_PH"] = 100.0
+    measures["cross_step"] = np.nan
+    measures["final_train_loss"] = 1e-3
+    measures.loc[("main", "sp", 1, 1), "spike"] = 8.0
+    scan["lambda0_H"], scan["participation"], scan["parameters"] = 1.0, 1.5, 1000
+    numbers = ch.page_numbers(measures, scan, {"simple_mup": 0.03, "sp": 0.02})
+    assert numbers["adam_spike1_sp"] == "6.7 (6.0-8.0)" and numbers["adam_spike1_mup"] == "6.0"
+    assert numbers["adam_thr_sp"] == "1900" and numbers["adam_cross_long_sp"] == "never"
+    assert numbers["adam_widest_ratio"] == "10.0" and numbers["adam_late_range"] == "36-36"
+    assert numbers["adam_scan_min_over"] == f"{1e3 * 0.03 / 38:.0f}"

@@ -13,14 +13,16 @@ sharpness lambda^H then plays no role (its own momentum threshold is (2 + 2 beta
   first-step spike, late eta lambda^{P^-1 H}, largest eta lambda^H, ...) and
   :func:`summary_table` rounds it for the page; :func:`initial_curvature_scan` measures both
   sharpnesses at initialisation over widths.
-* The figures (:func:`mechanism_figure`, :func:`width_scan_figure`) and the claims
-  (:func:`claims`), whose criteria are stated in each row's docstring entry.
+* The figures (:func:`mechanism_figure`, :func:`width_scan_figure`), the claims rows' per-seed
+  values (:func:`claim_values`; the rows and criteria are ``warmup_lib.claims.chapter03``) and the
+  numbers the prose quotes (:func:`page_numbers`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -30,7 +32,6 @@ import pandas as pd
 from warmup_lib import plots
 from warmup_lib.analysis.records import early_spike, finite, late_spikes, measured
 from warmup_lib.chapters import value_range  # noqa: F401 (the notebook's chapter.value_range)
-from warmup_lib.claims import Claim
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.curvature import adam_threshold, momentum_threshold
 from warmup_lib.runs.measure import load_or_measure_initial_curvature
@@ -150,24 +151,39 @@ def settings(n_train: int, steps: int, warmup_steps: Sequence[int], pre_sharpnes
     }
 
 
-def run_plan(setup: AdamSetup, chapter_settings: Mapping[str, Setting]) -> dict[tuple[str, str, int], RunConfig]:
-    """Every run of the chapter: each setting x parameterisation x warmup, with Adam.
+def run_plan(setup: AdamSetup, chapter_settings: Mapping[str, Setting],
+             seeds: Sequence[int] | None = None) -> dict[tuple[str, str, int, int], RunConfig]:
+    """Every run of the chapter: each setting x parameterisation x warmup x seed, with Adam.
 
     Args:
-        setup: the shared FCN, data and seed.
+        setup: the shared FCN and data (its ``seed`` is replaced by each of ``seeds``).
         chapter_settings: setting id -> :class:`Setting` (from :func:`settings`).
+        seeds: the runs' seeds (None: the setup's seed alone).
 
     Returns:
-        (setting id, parameterisation, T_wrm) -> RunConfig, settings in order, then
-        parameterisations (simple-muP, SP), then warmups.
+        (setting id, parameterisation, T_wrm, seed) -> RunConfig, settings in order, then
+        parameterisations (simple-muP, SP), then warmups, then seeds.
     """
-    return {(name, param, warmup): setup.config(param, setting.eta_trgt[param], warmup, setting.steps,
-                                                loss=setting.loss, batch_size=setting.batch_size,
-                                                n_train=setting.n_train,
-                                                pre_sharpness_every=setting.pre_sharpness_every,
-                                                sharpness_every=setting.sharpness_every)
+    seeds = [setup.seed] if seeds is None else list(seeds)
+    return {(name, param, warmup, seed): replace(setup, seed=seed).config(
+                param, setting.eta_trgt[param], warmup, setting.steps, loss=setting.loss,
+                batch_size=setting.batch_size, n_train=setting.n_train,
+                pre_sharpness_every=setting.pre_sharpness_every, sharpness_every=setting.sharpness_every)
             for name, setting in chapter_settings.items() for param in PARAMETERISATIONS
-            for warmup in setting.warmups}
+            for warmup in setting.warmups for seed in seeds}
+
+
+def seed_runs(runs: Mapping[tuple, RunResult], seed: int) -> dict[tuple, RunResult]:
+    """The runs of one seed, keyed without it: a plan's (..., seed) keys -> (...).
+
+    Args:
+        runs: runs keyed by tuples whose last entry is the seed.
+        seed: the seed to keep.
+
+    Returns:
+        The seed's runs, keyed by the rest of each key.
+    """
+    return {key[:-1]: result for key, result in runs.items() if key[-1] == seed}
 
 
 def late_median(result: RunResult, name: str) -> float:
@@ -220,19 +236,20 @@ def first_step_at_threshold(result: RunResult, name: str = "pre_sharpness",
     return int(crossing[0]) if crossing.size else None
 
 
-def measure_runs(runs: Mapping[tuple[str, str, int], RunResult], rise: float, within: int) -> pd.DataFrame:
-    """One row of full-precision numbers per run, indexed by (setting, param, warmup).
+def measure_runs(runs: Mapping[tuple[str, str, int, int], RunResult], rise: float, within: int) -> pd.DataFrame:
+    """One row of full-precision numbers per run, indexed by (setting, param, warmup, seed).
 
     Columns: eta_trgt; lambda0_PH and lambda0_H (the first measured lambda^{P^-1 H} and lambda^H)
     and eta0_lambda0_PH = eta_0 lambda0_PH (stable below 38); spike, the largest loss excursion
     above ``rise`` x the lowest loss so far that starts before step ``within``, as peak / that
-    lowest loss (1: none); later_spikes, excursions of at least 1.5 x from step ``within`` on;
-    late_eta_lambda_PH (:func:`late_median`); max_eta_lambda_H = max_t eta_t lambda^H_t (stable
-    below 3.8); pre_sharpness_fall (:func:`pre_sharpness_fall` after ``within``); final_train_loss;
-    outcome.
+    lowest loss (1: none); largest_spike, the same over the whole run; later_spikes, excursions
+    of at least 1.5 x from step ``within`` on; late_eta_lambda_PH (:func:`late_median`);
+    max_eta_lambda_H = max_t eta_t lambda^H_t (stable below 3.8); min_PH, the smallest measured
+    lambda^{P^-1 H}; cross_step (:func:`first_step_at_threshold`, NaN when never);
+    pre_sharpness_fall (:func:`pre_sharpness_fall` after ``within``); final_train_loss; outcome.
 
     Args:
-        runs: (setting id, parameterisation, T_wrm) -> the stored run.
+        runs: (setting id, parameterisation, T_wrm, seed) -> the stored run.
         rise: the excursion threshold of the spike detector.
         within: the first steps, where a first-step spike starts.
 
@@ -240,72 +257,121 @@ def measure_runs(runs: Mapping[tuple[str, str, int], RunResult], rise: float, wi
         The table, in the order of ``runs``.
     """
     rows = []
-    for (setting, param, warmup), result in runs.items():
+    for (setting, param, warmup, seed), result in runs.items():
         _, pre, eta_pre = measured(result.records, "pre_sharpness")
         _, sharpness, eta_h = measured(result.records, "sharpness")
         loss = result.records["loss"]
+        crossing = first_step_at_threshold(result)
         rows.append({
-            "setting": setting, "param": param, "warmup": warmup,
+            "setting": setting, "param": param, "warmup": warmup, "seed": seed,
             "eta_trgt": result.summary["config"]["schedule"]["eta_trgt"],
             "lambda0_PH": float(pre[0]), "eta0_lambda0_PH": float(eta_pre[0] * pre[0]),
             "lambda0_H": float(sharpness[0]),
             "spike": early_spike(loss, rise, within),
+            "largest_spike": early_spike(loss, rise, len(loss)),
             "later_spikes": late_spikes(loss, rise, after=within, min_ratio=LATER_SPIKE_RATIO),
             "late_eta_lambda_PH": late_median(result, "pre_sharpness"),
             "max_eta_lambda_H": float(np.max(eta_h * sharpness)),
+            "min_PH": float(np.min(pre)), "cross_step": math.nan if crossing is None else float(crossing),
             "pre_sharpness_fall": pre_sharpness_fall(result, within),
             "final_train_loss": result.summary["final_train_loss"], "outcome": result.summary["outcome"]})
-    return pd.DataFrame(rows).set_index(["setting", "param", "warmup"])
+    return pd.DataFrame(rows).set_index(["setting", "param", "warmup", "seed"])
+
+
+def seed_spread(values: Iterable[float], spec: str = ".2g") -> str:
+    """Seeds' values for a table or the prose: "mean (min-max)", or the value when all seeds agree.
+
+    Args:
+        values: one number per seed.
+        spec: the format of each number.
+
+    Returns:
+        The text ("-" for no values).
+    """
+    values = [float(value) for value in values]
+    if not values:
+        return "-"
+    if len({f"{value:{spec}}" for value in values}) == 1:
+        return f"{values[0]:{spec}}"
+    return f"{np.mean(values):{spec}} ({min(values):{spec}}-{max(values):{spec}})"
 
 
 def summary_table(measures: pd.DataFrame, chapter_settings: Mapping[str, Setting]) -> pd.DataFrame:
-    """:func:`measure_runs` as the page shows it: settings and parameterisations by their labels,
-    values rounded (3 significant digits, or 1 to 3 decimals).
+    """:func:`measure_runs` as the page shows it: one row per setting, parameterisation and warmup,
+    each number as the mean over the seeds with their range (:func:`seed_spread`).
 
     Args:
         measures: the table of :func:`measure_runs`.
         chapter_settings: setting id -> :class:`Setting` (for the labels).
 
     Returns:
-        One row per run.
+        One row per (setting, param, warmup), in the order of ``measures``.
     """
-    return pd.DataFrame([
-        {"setting": chapter_settings[setting].label, "param": PARAMETERISATIONS[param], "T_wrm": int(warmup),
-         "eta_trgt": float(row.eta_trgt), "lambda0_PH": float(f"{row.lambda0_PH:.3g}"),
-         "eta_0 lambda0_PH": round(float(row.eta0_lambda0_PH), 1),
-         "first-step spike x": round(float(row.spike), 2), "later spikes": int(row.later_spikes),
-         "late eta lambda_PH": round(float(row.late_eta_lambda_PH), 1),
-         "max eta lambda_H": round(float(row.max_eta_lambda_H), 3),
-         "final train loss": float(f"{row.final_train_loss:.3g}"), "outcome": row.outcome}
-        for (setting, param, warmup), row in measures.iterrows()])
+    columns = {"lambda0_PH": ("lambda0_PH", ".3g"), "eta0_lambda0_PH": ("eta_0 lambda0_PH", ".3g"),
+               "spike": ("first-step spike x", ".2f"), "largest_spike": ("largest spike x", ".2f"),
+               "later_spikes": ("later spikes", ".0f"), "late_eta_lambda_PH": ("late eta lambda_PH", ".1f"),
+               "max_eta_lambda_H": ("max eta lambda_H", ".3f"), "final_train_loss": ("final train loss", ".2g")}
+    rows = []
+    for (setting, param, warmup), group in measures.groupby(level=["setting", "param", "warmup"], sort=False):
+        row = {"setting": chapter_settings[setting].label, "param": PARAMETERISATIONS[param], "T_wrm": int(warmup),
+               "seeds": len(group)}
+        row.update({label: seed_spread(group[column], spec) for column, (label, spec) in columns.items()})
+        outcomes = group["outcome"].value_counts()
+        row["outcome"] = ", ".join(f"{count} {name}" for name, count in outcomes.items())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def initial_curvature_scan(experiment: str, configs: Mapping[str, RunConfig], widths: Sequence[int],
-                           root: str | Path) -> pd.DataFrame:
-    """Both sharpnesses at initialisation (Adam before its first step) over widths, measured once
-    and cached (:func:`~warmup_lib.runs.measure.load_or_measure_initial_curvature`).
+                           root: str | Path, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """Both sharpnesses at initialisation (Adam before its first step) over widths and seeds,
+    measured once and cached (:func:`~warmup_lib.runs.measure.load_or_measure_initial_curvature`).
 
     The participation ratio 1 / sum_i u_i^4 of the top unit eigenvector u of P^{-1/2} H P^{-1/2} is
     1 when u sits on one parameter and n when it is spread over all n.
 
     Args:
         experiment: the store's experiment folder (the cache lives there).
-        configs: parameterisation -> the run whose initialisation is measured (its width is replaced).
+        configs: parameterisation -> the run whose initialisation is measured (its width and seed
+            are replaced).
         widths: the widths.
         root: the results store's folder.
+        seeds: the seeds (None: each config's own).
 
     Returns:
-        One row per (param label, width): parameters, lambda0_H and lambda0_PH (3 significant
-        digits) and participation (1 decimal).
+        One row per (param label, width, seed): parameters, lambda0_H and lambda0_PH (full
+        precision) and participation.
     """
     rows = []
     for param, cfg in configs.items():
         for width in widths:
-            values = load_or_measure_initial_curvature(experiment, cfg.replace(**{"model.width": width}), root=root)
-            rows.append({"param": PARAMETERISATIONS[param], "width": width, "parameters": values["num_params"],
-                         "lambda0_H": float(f'{values["lambda_H"]:.3g}'),
-                         "lambda0_PH": float(f'{values["lambda_PH"]:.3g}'),
-                         "participation": round(values["participation"], 1)})
+            for seed in ([cfg.seed] if seeds is None else seeds):
+                values = load_or_measure_initial_curvature(
+                    experiment, cfg.replace(**{"model.width": width, "seed": seed}), root=root)
+                rows.append({"param": PARAMETERISATIONS[param], "width": width, "seed": seed,
+                             "parameters": values["num_params"], "lambda0_H": float(values["lambda_H"]),
+                             "lambda0_PH": float(values["lambda_PH"]),
+                             "participation": float(values["participation"])})
+    return pd.DataFrame(rows)
+
+
+def scan_table(scan: pd.DataFrame) -> pd.DataFrame:
+    """:func:`initial_curvature_scan` as the page shows it: one row per parameterisation and width,
+    mean (min-max) over the seeds.
+
+    Args:
+        scan: the table of :func:`initial_curvature_scan`.
+
+    Returns:
+        One row per (param, width).
+    """
+    rows = []
+    for (param, width), group in scan.groupby(["param", "width"], sort=False):
+        rows.append({"param": param, "width": int(width), "seeds": len(group),
+                     "parameters": int(group["parameters"].iloc[0]),
+                     "lambda0_H": seed_spread(group["lambda0_H"], ".3g"),
+                     "lambda0_PH": seed_spread(group["lambda0_PH"], ".2g"),
+                     "participation": seed_spread(group["participation"], ".1f")})
     return pd.DataFrame(rows)
 
 
@@ -394,23 +460,27 @@ def mechanism_figure(runs: Mapping[tuple[str, str, int], RunResult], setting: st
 def width_scan_figure(scan: pd.DataFrame) -> plt.Figure:
     """Curvature at initialisation against width: (a) lambda0_PH (circles) and lambda0_H (squares,
     dashed), (b) the participation ratio of the top pre-conditioned eigenvector; one colour per
-    parameterisation, log axes.
+    parameterisation, one line per seed (labelled once), log axes.
 
     Args:
-        scan: the table of :func:`initial_curvature_scan`.
+        scan: the table of :func:`initial_curvature_scan` (without a ``seed`` column: one seed).
 
     Returns:
         The figure (2 panels).
     """
+    scan = scan if "seed" in scan else scan.assign(seed=0)
     widths = sorted(scan["width"].unique())
     fig, (ax_pre, ax_part) = plots.figure(ncols=2)
     for index, label in enumerate(PARAMETERISATIONS.values()):
-        rows = scan[scan["param"] == label]
         color = plots.COLORS[index]
-        ax_pre.plot(rows["width"], rows["lambda0_PH"], "o-", color=color,
-                    label=rf"{label}: $\lambda_0^{{P^{{-1}}H}}$")
-        ax_pre.plot(rows["width"], rows["lambda0_H"], "s--", color=color, label=rf"{label}: $\lambda_0^H$")
-        ax_part.plot(rows["width"], rows["participation"], "o-", color=color, label=label)
+        for number, (_, rows) in enumerate(scan[scan["param"] == label].groupby("seed", sort=True)):
+            first = number == 0
+            ax_pre.plot(rows["width"], rows["lambda0_PH"], "o-", color=color, alpha=0.8,
+                        label=rf"{label}: $\lambda_0^{{P^{{-1}}H}}$" if first else None)
+            ax_pre.plot(rows["width"], rows["lambda0_H"], "s--", color=color, alpha=0.8,
+                        label=rf"{label}: $\lambda_0^H$" if first else None)
+            ax_part.plot(rows["width"], rows["participation"], "o-", color=color, alpha=0.8,
+                         label=label if first else None)
     ax_pre.set(xscale="log", yscale="log", xlabel="width n", ylabel="value at initialisation", ylim=(1e-2, 1e9))
     ax_part.set(xscale="log", yscale="log", xlabel="width n", ylabel="participation ratio of top eigenvector")
     for ax in (ax_pre, ax_part):
@@ -423,63 +493,146 @@ def width_scan_figure(scan: pd.DataFrame) -> plt.Figure:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Claims
+# Claims and the prose's numbers
 # ---------------------------------------------------------------------------------------------------
 
+LATE_TARGET = ADAM_FACTOR  # 5b: the late median eta lambda^{P^-1 H} is read against 38
 
-def claims(measures: pd.DataFrame, scan: pd.DataFrame, width: int, batch_size: int) -> list[Claim]:
-    """The chapter's claims (5a)-(5k) and their criteria.
 
-    (5a) lambda^H far below its threshold: max eta lambda^H over the main runs < 3.8 / 2.
-    (5b, 5c) lambda^{P^-1 H} sits at 38/eta: every main run's late median eta lambda^{P^-1 H} in
-    [19, 45].  (5d) without warmup (T_wrm = 1) the first steps spike: spike >= 2 in every
-    parameterisation.  (5e) the longest warmup removes it: spike < 2.  (5f-5i) lambda_0^{P^-1 H} of
-    the paper's order, 1e5 in simple-muP and 1e6 in SP: |log10 - 5| <= 0.5, |log10 - 6| <= 0.5, at
-    the scan's widest width and at the book ``width`` (the main runs' first measurement).  (5j)
-    with minibatches it settles below 38/eta: every late median < 30.  (5k) with cross-entropy it
-    falls at the end: every run's last / max ratio < 0.1.
+def _seeds(measures: pd.DataFrame) -> list[int]:
+    return sorted(int(seed) for seed in measures.index.get_level_values("seed").unique())
+
+
+def farthest_from(values: Iterable[float], target: float) -> float:
+    """The value farthest from ``target`` on a log scale (max |ln(value / target)|).
 
     Args:
-        measures: the table of :func:`measure_runs` (settings "main", "batch", "xent").
-        scan: the table of :func:`initial_curvature_scan`.
-        width: the width of the chapter's runs.
-        batch_size: the minibatch setting's batch size (for its row's text).
+        values: positive numbers.
+        target: the reference.
 
     Returns:
-        The claims, in order.
+        That value.
     """
-    main, batch, xent = (measures.loc[setting] for setting in ("main", "batch", "xent"))
-    longest = main.index.get_level_values("warmup").max()
-    max_h = float(main["max_eta_lambda_H"].max())
-    late_min, late_max = float(main["late_eta_lambda_PH"].min()), float(main["late_eta_lambda_PH"].max())
-    no_warmup_spike = float(min(main.loc[(param, 1), "spike"] for param in PARAMETERISATIONS))
-    longest_spike = float(max(main.loc[(param, longest), "spike"] for param in PARAMETERISATIONS))
-    widest = scan[scan["width"] == scan["width"].max()].set_index("param")["lambda0_PH"]
-    wide_mup, wide_sp = (float(np.log10(widest[PARAMETERISATIONS[param]])) for param in PARAMETERISATIONS)
-    log_mup, log_sp = (float(np.log10(main.loc[(param, 1), "lambda0_PH"])) for param in PARAMETERISATIONS)
-    batch_late = float(batch["late_eta_lambda_PH"].max())
-    xent_fall = float(xent["pre_sharpness_fall"].max())
+    values = [float(value) for value in values]
+    return max(values, key=lambda value: abs(math.log(value / target)))
+
+
+def widest_values(scan: pd.DataFrame, seed: int) -> tuple[int, dict[str, float]]:
+    """The scan's widest width and lambda0_PH there per parameterisation label, for one seed."""
+    width = int(scan["width"].max())
+    rows = scan[(scan["width"] == width) & (scan["seed"] == seed)].set_index("param")["lambda0_PH"]
+    return width, {label: float(rows[label]) for label in PARAMETERISATIONS.values()}
+
+
+def width_growth(scan: pd.DataFrame, seed: int) -> float:
+    """The smallest ratio lambda0_PH(next width) / lambda0_PH(width) over consecutive widths and
+    both parameterisations, for one seed: above 1 when lambda0_PH grows with width throughout."""
+    ratios = []
+    for label in PARAMETERISATIONS.values():
+        values = scan[(scan["param"] == label) & (scan["seed"] == seed)].sort_values("width")["lambda0_PH"]
+        values = values.to_numpy(dtype=float)
+        ratios.extend(values[1:] / values[:-1])
+    return float(min(ratios))
+
+
+def claim_values(measures: pd.DataFrame, scan: pd.DataFrame) -> dict[str, list[float]]:
+    """The per-seed value of each claims row of chapter 3 (``warmup_lib.claims.chapter03``).
+
+    * 5a: the largest eta lambda^H of the full-batch runs (criterion < 3.8 / 2);
+    * 5b: the full-batch run whose late median eta lambda^{P^-1 H} is farthest from 38 (log scale):
+      its value (in [19, 45] when every run sits at 38);
+    * 5d: the smaller first-step spike of the two parameterisations at T_wrm = 1 (>= 2);
+    * 5e: the larger whole-run spike (largest excursion anywhere) of the longest warmup (< 2);
+    * 5f, 5g: log10 lambda0_PH at the scan's widest width, simple-muP and SP;
+    * 5h: SP's lambda0_PH over simple-muP's there;
+    * 5i: :func:`width_growth`;
+    * 5j: the largest late median of the minibatch runs (< 30);
+    * 5k: the largest last/max lambda^{P^-1 H} of the cross-entropy runs (< 0.1).
+
+    Args:
+        measures: the table of :func:`measure_runs` (settings "main", "batch", "xent"; all seeds).
+        scan: the table of :func:`initial_curvature_scan` over the same seeds.
+
+    Returns:
+        Row id -> one value per seed, seeds in increasing order.
+    """
+    values: dict[str, list[float]] = {key: [] for key in ("5a", "5b", "5d", "5e", "5f", "5g", "5h", "5i", "5j",
+                                                          "5k")}
+    for seed in _seeds(measures):
+        by_seed = measures.xs(seed, level="seed")
+        main, batch, xent = (by_seed.loc[setting] for setting in ("main", "batch", "xent"))
+        longest = int(main.index.get_level_values("warmup").max())
+        _, widest = widest_values(scan, seed)
+        mup, sp = (widest[label] for label in PARAMETERISATIONS.values())
+        values["5a"].append(float(main["max_eta_lambda_H"].max()))
+        values["5b"].append(farthest_from(main["late_eta_lambda_PH"], LATE_TARGET))
+        values["5d"].append(float(min(main.loc[(param, 1), "spike"] for param in PARAMETERISATIONS)))
+        values["5e"].append(float(max(main.loc[(param, longest), "largest_spike"] for param in PARAMETERISATIONS)))
+        values["5f"].append(math.log10(mup))
+        values["5g"].append(math.log10(sp))
+        values["5h"].append(sp / mup)
+        values["5i"].append(width_growth(scan, seed))
+        values["5j"].append(float(batch["late_eta_lambda_PH"].max()))
+        values["5k"].append(float(xent["pre_sharpness_fall"].max()))
+    return values
+
+
+def page_numbers(measures: pd.DataFrame, scan: pd.DataFrame, eta: Mapping[str, float]) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, as text (mean (min-max) over the seeds, or a range).
+
+    Args:
+        measures: the table of :func:`measure_runs`.
+        scan: the table of :func:`initial_curvature_scan`.
+        eta: eta_trgt per parameterisation of the main setting.
+
+    Returns:
+        Glue name -> text.
+    """
+    out: dict[str, str] = {}
+    main = measures.loc["main"]
+    longest = int(main.index.get_level_values("warmup").max())
+    for param, short in (("simple_mup", "mup"), ("sp", "sp")):
+        no_warmup, warm = main.loc[(param, 1)], main.loc[(param, longest)]  # indexed by seed
+        out[f"adam_pre0_{short}"] = seed_spread(no_warmup["lambda0_PH"], ".2g")
+        out[f"adam_h0_{short}"] = seed_spread(no_warmup["lambda0_H"], ".3g")
+        out[f"adam_thr_{short}"] = f"{ADAM_FACTOR / eta[param]:.0f}"
+        out[f"adam_hthr_{short}"] = f"{MOMENTUM_FACTOR / eta[param]:.0f}"
+        out[f"adam_over_{short}"] = seed_spread(no_warmup["eta0_lambda0_PH"], ".2g")
+        out[f"adam_spike1_{short}"] = seed_spread(no_warmup["spike"], ".1f")
+        out[f"adam_spikelong_{short}"] = seed_spread(warm["spike"], ".2f")
+        out[f"adam_largestlong_{short}"] = seed_spread(warm["largest_spike"], ".2f")
+        out[f"adam_laterlong_{short}"] = seed_spread(warm["later_spikes"], ".0f")
+        out[f"adam_min_long_{short}"] = seed_spread(warm["min_PH"], ".2g")
+        crossed = warm["cross_step"].dropna()
+        out[f"adam_cross_long_{short}"] = "never" if crossed.empty else value_range(crossed, ".0f")
+        out[f"adam_loss_gain_{short}"] = seed_spread(no_warmup["final_train_loss"] / warm["final_train_loss"], ".0f")
+        out[f"adam_fall_{short}"] = seed_spread(no_warmup["eta0_lambda0_PH"] / ADAM_FACTOR, ".0f")
+    out["adam_late_range"] = value_range(main["late_eta_lambda_PH"], ".0f")
+    out["adam_max_h"] = f'{main["max_eta_lambda_H"].max():.2f}'
+    batch, xent = measures.loc["batch"], measures.loc["xent"]
+    out["adam_batch_late"] = value_range(batch["late_eta_lambda_PH"], ".0f")
+    out["adam_xent_late"] = value_range(xent["late_eta_lambda_PH"], ".1f")
+    out["adam_xent_fall"] = value_range(xent["pre_sharpness_fall"], ".2g")
+    for name, variant, spec in (("batch", batch, ".1f"), ("xent", xent, ".2f")):
+        for param, short in (("simple_mup", "mup"), ("sp", "sp")):
+            out[f"adam_{name}_spike_{short}"] = seed_spread(variant.loc[(param, 1), "spike"], spec)
+    for label, short in zip(PARAMETERISATIONS.values(), ("mup", "sp")):
+        rows = scan[scan["param"] == label]
+        out[f"adam_scan_{short}"] = value_range(rows["lambda0_PH"], ".2g")
+        out[f"adam_scan_h_{short}"] = value_range(rows.groupby("width", sort=True)["lambda0_H"].mean(), ".3g")
+    out["adam_scan_part"] = f'{scan["participation"].min():.1f}-{scan["participation"].max():.0f}'
+    out["adam_scan_params"] = value_range(scan["parameters"], ",")
     widest_width = int(scan["width"].max())
-    return [
-        Claim("5a", "full-batch Adam: lambda^H far below (2+2 beta1)/eta (max eta lambda^H, limit 3.8)",
-              max_h, max_h < MOMENTUM_FACTOR / 2),
-        Claim("5b", "lambda^{P^-1 H} settles at 38/eta (late median eta lambda^{P^-1 H}, min)", late_min,
-              late_min >= 19),
-        Claim("5c", "... and does not exceed it for long (late median eta lambda^{P^-1 H}, max)", late_max,
-              late_max <= 45),
-        Claim("5d", "T_wrm = 1: eta lambda_0^{P^-1 H} >> 38 and the loss spikes (smaller spike factor)",
-              no_warmup_spike, no_warmup_spike >= 2),
-        Claim("5e", "longest warmup removes the first-step spike (larger spike factor)", longest_spike,
-              longest_spike < 2),
-        Claim("5f", f"lambda_0^{{P^-1 H}} ~ 1e5 in simple-muP, width {widest_width} (log10)", wide_mup,
-              abs(wide_mup - 5) <= 0.5),
-        Claim("5g", f"lambda_0^{{P^-1 H}} ~ 1e6 in SP, width {widest_width} (log10)", wide_sp,
-              abs(wide_sp - 6) <= 0.5),
-        Claim("5h", f"lambda_0^{{P^-1 H}} ~ 1e5 in simple-muP, width {width} (log10)", log_mup,
-              abs(log_mup - 5) <= 0.5),
-        Claim("5i", f"lambda_0^{{P^-1 H}} ~ 1e6 in SP, width {width} (log10)", log_sp, abs(log_sp - 6) <= 0.5),
-        Claim("5j", f"batch {batch_size}: late lambda^{{P^-1 H}} below 38/eta (max late median)", batch_late,
-              batch_late < 30),
-        Claim("5k", "cross-entropy: lambda^{P^-1 H} falls at the end (largest last/max ratio)", xent_fall,
-              xent_fall < 0.1),
-    ]
+    seeds = sorted(scan["seed"].unique())
+    widest = [widest_values(scan, seed)[1] for seed in seeds]
+    out["adam_widest"] = str(widest_width)
+    out["adam_widest_mup"] = seed_spread([w["simple-muP"] for w in widest], ".2g")
+    out["adam_widest_sp"] = seed_spread([w["SP"] for w in widest], ".2g")
+    out["adam_widest_ratio"] = seed_spread([w["SP"] / w["simple-muP"] for w in widest], ".1f")
+    out["adam_growth"] = seed_spread([width_growth(scan, seed) for seed in seeds], ".2f")
+    no_warmup = main.xs(1, level="warmup")  # indexed by (param, seed)
+    for name, column, spec in (("adam_h_ratio", "lambda0_H", ".0f"), ("adam_ph_ratio", "lambda0_PH", ".1f")):
+        ratio = no_warmup.loc["sp", column] / no_warmup.loc["simple_mup", column]
+        out[name] = seed_spread(ratio, spec)
+    out["adam_scan_min_over"] = f"{smallest_overshoot(scan, eta):.0f}"
+    return out
