@@ -171,7 +171,7 @@ ADAM_PRE = "03_adam_preconditioned_sharpness"
 # at every step in the main runs, the paper's learning rates, MSE and cross-entropy) is the paper preset's.
 ADAM_PRE_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 8, "warmup_steps": [1, 4], "variant_steps": 8,
                  "variant_warmup_steps": [1, 4], "batch_size": 16, "batch_n_train": 48, "init_widths": [8, 16],
-                 "eval_every": 4, "workers": 1, "device": "cpu"}
+                 "eval_every": 4, "workers": 1, "device": "cpu", "seeds": [0]}
 
 
 def test_adam_pre_paper_preset_is_the_papers_setup() -> None:
@@ -188,7 +188,7 @@ def test_adam_pre_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monk
                                                             fabricated_cifar10: Path, isolated_results: Path,
                                                             repo_root: Path) -> None:
     printed = run_paper_preset_with_tiny_shapes(ADAM_PRE, ADAM_PRE_TINY, tmp_path, monkeypatch, repo_root)
-    assert "(5i)" in printed  # the claims cell ran to its end
+    assert "\n5k " in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / ADAM_PRE).iterdir())
     # (simple-muP, SP) x 2 warmups in each of 3 settings, and the initialisation scan
     assert len(stored) == 3 * 2 * 2 + 1 and "initial_curvature.json" in stored
@@ -201,7 +201,8 @@ GI_ADAM = "04_gi_adam"
 # warmup is then capped at the run length).  Everything else (CIFAR-10, depth 4, pre-conditioned sharpness
 # at every step, the paper's learning rates, Adam / GI-Adam / RI-Adam) is the paper preset's.
 GI_ADAM_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 8, "implicit_steps": 16, "failure_steps": 8,
-                "failure_warmup": 4, "eval_every": 4, "workers": 1, "device": "cpu"}
+                "failure_warmup": 4, "eval_every": 4, "workers": 1, "device": "cpu", "seeds": [0],
+                "implicit_seeds": [0]}
 
 
 def test_gi_adam_paper_preset_is_the_papers_setup() -> None:
@@ -218,7 +219,8 @@ def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monke
                                                            fabricated_cifar10: Path, isolated_results: Path,
                                                            repo_root: Path) -> None:
     printed = run_paper_preset_with_tiny_shapes(GI_ADAM, GI_ADAM_TINY, tmp_path, monkeypatch, repo_root)
-    assert "(14c)" in printed  # the claims cell ran to its end
+    assert "\n14c " in printed  # the claims cell ran to its end
     stored = sorted(path.name for path in (isolated_results / GI_ADAM).iterdir())
-    # mechanism, implicit-warmup and failure-preview runs, and the epsilon -> 0 check at initialisation
-    assert len(stored) == 6 + 3 + 4 + 1 and "initial_curvature.json" in stored
+    # mechanism, implicit-warmup (with the square-root warmup) and failure-preview runs, and the
+    # epsilon -> 0 check at initialisation
+    assert len(stored) == 6 + 4 + 4 + 1 and "initial_curvature.json" in stored
