@@ -13,11 +13,13 @@ import pytest
 from warmup_lib import config
 from warmup_lib.chapters import phase_diagrams as pe
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig
+from warmup_lib.claims.registry import chapter_evidence, chapter_rows
 from warmup_lib.runs import store, train
 
 matplotlib.use("Agg")  # the chapter's figures are built in the tests
 
 OK = "converged"
+CHAPTER = "05_phase_diagrams"
 
 
 def test_released_grid_holds_the_digest_numbers() -> None:
@@ -42,9 +44,38 @@ def test_sweeps_from_every_preset(preset: str) -> None:
     assert set(sweeps) == {*pe.SGD_FAMILIES, "extras"}
     assert set(sweeps["extras"].warmup_steps) <= set(params["warmup_steps"])  # plain SGD rows are the baseline
     assert sweeps["extras"].base == sweeps[params["extras_family"]].base
-    assert {sw.experiment for sw in sweeps.values()} | {pe.adam_sweep(params).experiment, pe.trace_experiment(params)} \
+    adam = pd.DataFrame({"variant": ["adam", "gi_adam"], "eta_trgt": [0.128, 0.512]})
+    beyond = pe.adam_beyond_sweep(params, adam)
+    assert beyond.eta_trgt == tuple(0.128 * 2**k for k in range(1, params["adam_beyond"] + 1))
+    assert set(beyond.variants) == {"adam"} and beyond.warmup_steps == tuple(params["adam_warmup_steps"])
+    controls = pe.control_sweeps(params)
+    assert {sw.experiment for sw in sweeps.values()} | {pe.adam_sweep(params).experiment, pe.trace_experiment(params),
+                                                         beyond.experiment} | {sw.experiment for sw in controls.values()} \
         == {f"05_{preset}_{name}" for name in ("sgd_sp_mse", "sgd_sp_xent", "sgd_mup_mse", "sgd_mup_xent",
-                                                "sgd_sp_xent_extras", "adam", "adam_probe")}
+                                                "sgd_sp_xent_extras", "adam", "adam_probe", "adam_beyond",
+                                                "adam_matched", "adam_rate")}
+    assert all(sw.base == pe.adam_base(params) for sw in controls.values())
+
+
+def test_control_settings_match_gi_adams_implicit_warmup() -> None:
+    settings = pe.control_settings(1000)
+    assert settings["adam_matched"] == (1000, pytest.approx(1000 / 1227))  # the 1227-step warmup, cut at 1000
+    assert settings["adam_rate"] == (1, pytest.approx(0.5805, abs=1e-4))
+    assert pe.control_settings(5000)["adam_matched"] == (1227, 1.0)  # a run longer than the warmup runs it whole
+    run = pd.DataFrame({"variant": ["adam"], "warmup_steps": [1000], "eta_trgt": [0.064 * 1000 / 1227],
+                        "seed": [0], "outcome": [OK]})
+    table = pe.control_table(run, "adam_matched", 1000)
+    assert table[["variant", "warmup_steps", "eta_trgt"]].iloc[0].tolist() == ["adam_matched", 1227, 0.064]
+    assert table["eta_run"].iloc[0] == pytest.approx(0.064 * 1000 / 1227)
+    numbers = pe.control_numbers({"adam_matched": table}, 1000)
+    assert numbers == {"phase_match_warmup": 1227, "phase_match_factor": "0.81", "phase_rate_factor": "0.58",
+                       "phase_adam_matched_max": "0.064"}
+
+
+def test_loss_improvement_reads_the_last_fifth_of_the_evaluations() -> None:
+    evals = pd.DataFrame({"step": [0, 400, 800, 1000], "train_loss": [2.0, 1.0, 0.5, 0.45]})
+    assert pe.loss_improvement(evals, 1000) == pytest.approx(0.1)
+    assert math.isnan(pe.loss_improvement(evals[evals["step"] < 1000], 1000))  # did not reach its end
 
 
 def test_trace_state_records_the_columns_of_the_stored_traces() -> None:
@@ -182,8 +213,9 @@ def test_failure_measurements_read_the_late_tenth_of_the_traces() -> None:
                              "dead_units_last": [0.0] * 9 + [dead], "readout_bias_grad_share": [0.1] * 9 + [0.9]})
 
     measured = pe.failure_measurements({"adam": trace(60.0, 1.0), "gi_adam": trace(4.0, 0.25)}, steps)
-    assert measured == pytest.approx({"spike_step": 1, "spike": 12.0, "memory_adam": 30.0, "memory_gi": 2.0,
-                                      "v_ratio": 15.0, "dead": 1.0, "dead_gi": 0.25, "bias_share": 0.9})
+    assert measured == pytest.approx({"spike_step": 1, "spike": 12.0, "collapse": 24.0, "memory_adam": 30.0,
+                                      "memory_gi": 2.0, "v_hat_ratio": 15.0, "dead": 1.0, "dead_gi": 0.25,
+                                      "bias_share": 0.9})
 
 
 def test_released_reference_marks_failures() -> None:
@@ -193,56 +225,117 @@ def test_released_reference_marks_failures() -> None:
     assert reference.loc[("adam", 1024), 0.16384] == "F (0.30)"
 
 
-HOLDING_SGD = {family: {"gain": 2.0, "best": 0.6, "best_first": 0.6, "eta_share": 0.51}
-               for family in pe.FAMILY_LABELS}
-HOLDING = dict(
-    sgd={**HOLDING_SGD, "sp_mse": {**HOLDING_SGD["sp_mse"], "gain": 4.0, "best_first": 0.58},
-         "sp_xent": {**HOLDING_SGD["sp_xent"], "best_first": 0.5899},
-         "mup_mse": {**HOLDING_SGD["mup_mse"], "best_first": 0.5901}},
-    extras={"sgd": {"cmax_first": 32.0}, "momentum": {"cmax_first": 31.0}},
-    effects={"cosine_small": -0.001, "cosine_large": 0.001},
-    adam={"failed_share": 0.9, "adam_best_gap": 2.0, "sgd_best_gap": 1.0, "gi_gain": [2.0, 1.0]},
-    trace={"v_ratio": 10.0, "dead": 0.5})
+# A fabricated chapter where every row of warmup_lib.claims.chapter05 holds, and changes that make
+# exactly one row fail.  Seeds 0 and 1; SGD rows T_wrm 1 and 256, Adam rows 1 and 16.
+ETAS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _peaked(peak: float, bonus: float = 0.0):
+    """Accuracy peaking at eta (c or the table's c before /10) = ``peak``, plus ``bonus``."""
+    return lambda warmup, c, seed: 0.6 + bonus - 0.1 * abs(math.log2(c / peak))
+
+
+def _world(**changes) -> dict:
+    """The arguments of claim_values, every row holding, with ``changes`` (name -> value) applied."""
+    world = {
+        "sgd_bounds": {"sp_mse": {1: 2.0, 256: 8.0}, "sp_xent": {1: 2.0, 256: 4.0}, "mup_mse": {1: 2.0, 256: 4.0},
+                       "mup_xent": {1: 2.0, 256: 4.0}},
+        "mup_accuracy": _peaked(1.0), "sp_accuracy": _rising, "momentum_bounds": {1: 1.0, 256: 4.0},
+        "cosine_accuracy": lambda w, c, s: _rising(w, c, s) + (0.02 if c == {1: 2.0, 256: 4.0}[w] else -0.03),
+        "adam_bounds": {1: 2.0, 16: 4.0}, "gi_bounds": {1: 8.0, 16: 8.0}, "gi_bonus": 0.01,
+        "adam_beyond": "failed", "control_bound": 2.0, "improvement": 0.0,
+        "trace": {"v_hat_ratio": 1.0, "collapse": 100.0, "dead": 0.5},
+    }
+    world.update(changes)
+    sgd = {family: _table("sgd", bounds, world["sp_accuracy"] if family.startswith("sp") else world["mup_accuracy"],
+                          etas=ETAS)
+           for family, bounds in world["sgd_bounds"].items()}
+    cosine_bounds = world["sgd_bounds"]["sp_xent"]
+    extras = pd.concat([sgd["sp_xent"], _table("momentum", world["momentum_bounds"], _rising, etas=ETAS),
+                        _table("cosine", cosine_bounds, world["cosine_accuracy"], etas=ETAS)], ignore_index=True)
+    adam = pd.concat([_table("adam", world["adam_bounds"], _peaked(0.5), etas=ETAS, beyond=world["adam_beyond"]),
+                      _table("gi_adam", world["gi_bounds"], _peaked(0.5, world["gi_bonus"]), etas=ETAS,
+                             beyond="failed")], ignore_index=True).drop(columns="c")
+    controls = {name: _table(name, {warmup: world["control_bound"]}, _peaked(0.5), etas=ETAS,
+                             beyond="failed").drop(columns="c")
+                for name, warmup in (("adam_matched", 1227), ("adam_rate", 1))}
+    improvement = {rid: world["improvement"] for table in sgd.values() for rid in table["run_id"]}
+    return dict(sgd=sgd, extras=extras, adam=adam, controls=controls, traces=[world["trace"]] * 2,
+                improvement=improvement, tol=0.05, extras_family="sp_xent", seeds=[0, 1])
 
 
 def _verdicts(**changes) -> dict[str, str]:
-    return {claim.label: claim.verdict for claim in pe.phase_claims(**{**HOLDING, **changes})}
+    values = pe.claim_values(**_world(**changes))
+    return {evidence.spec.id: evidence.verdict for evidence in chapter_evidence(CHAPTER, values, [0, 1])}
 
 
-def test_every_claim_holds_just_inside_its_bound() -> None:
-    claims = pe.phase_claims(**HOLDING)
-    assert [claim.verdict for claim in claims] == ["HOLDS"] * 12
-    measured = {claim.label: claim.measured_text for claim in claims}
-    assert measured["6a"] == "4.00 / 2.00 / 2.00 / 2.00" and measured["8a"] == "0.010"
-    assert measured["8b"] == "0.020 / 0.010" and measured["13"] == "2.0"
+def test_claim_values_cover_exactly_the_chapters_rows() -> None:
+    values = pe.claim_values(**_world())
+    assert list(values) == [spec.id for spec in chapter_rows(CHAPTER)]
+    assert all(len(row) == (8 if row_id == "7" else 2) for row_id, row in values.items())  # 7: 4 settings x 2 seeds
+    assert values["6a"] == [2.0, 2.0] and values["6b"] == [2.0, 2.0] and values["13"] == [4.0, 4.0]
+    assert values["10d"] == pytest.approx([2.5, 2.5]) and values["13i"] == pytest.approx([0.01, 0.01])
+    assert values["8a"] == pytest.approx([0.0, 0.0]) and values["8b"] == pytest.approx([0.05, 0.05])  # SP-xent: c_max 4 vs 2
+    numbers = pe.claim_numbers(values)
+    assert numbers["phase_seeds_6a"] == "2, 2" and numbers["phase_seeds_10d"] == "2.5, 2.5"
 
 
-def _with(group: str, key: str, value, family: str | None = None) -> dict:
-    """HOLDING[group] with one value changed (of one family / variant when given)."""
-    if family is None:
-        return {group: {**HOLDING[group], key: value}}
-    return {group: {**HOLDING[group], family: {**HOLDING[group][family], key: value}}}
+def test_every_row_holds_in_the_fabricated_chapter() -> None:
+    assert set(_verdicts().values()) == {"HOLDS"}
 
 
-@pytest.mark.parametrize("labels, changes", [
-    ({"6a"}, _with("sgd", "gain", 1.99, "mup_xent")),
-    ({"6b"}, _with("sgd", "gain", 4.01, "sp_xent")),
-    ({"7"}, _with("sgd", "eta_share", 0.5, "mup_mse")),
-    ({"8a"}, _with("sgd", "best_first", 0.5899, "mup_xent")),
-    ({"8b"}, _with("sgd", "best_first", 0.5901, "sp_xent")),
-    ({"10a"}, _with("adam", "failed_share", 0.89)),
-    ({"10b"}, _with("trace", "v_ratio", 9.9)),
-    ({"10c"}, _with("trace", "dead", 0.49)),
-    ({"10d"}, _with("adam", "adam_best_gap", 1.9)),
-    ({"10d"}, _with("adam", "sgd_best_gap", 1.1)),
-    ({"11a"}, _with("extras", "cmax_first", 32.0, "momentum")),
-    ({"11b"}, _with("effects", "cosine_small", 0.0)),
-    ({"11b"}, _with("effects", "cosine_large", 0.0)),
-    ({"13"}, _with("adam", "gi_gain", [1.9, 4.0])),
+@pytest.mark.parametrize("row, changes", [
+    ("6a", {"sgd_bounds": {"sp_mse": {1: 2.0, 256: 8.0}, "sp_xent": {1: 2.0, 256: 2.0},
+                           "mup_mse": {1: 2.0, 256: 4.0}, "mup_xent": {1: 2.0, 256: 4.0}}}),
+    ("6b", {"sgd_bounds": {"sp_mse": {1: 2.0, 256: 4.0}, "sp_xent": {1: 2.0, 256: 4.0},
+                           "mup_mse": {1: 1.0, 256: 8.0}, "mup_xent": {1: 2.0, 256: 4.0}}}),
+    ("6c", {"adam_bounds": {1: 2.0, 16: 2.0}}),
+    ("7", {"improvement": 0.06}),  # nothing trained out: no interior to test
+    ("7", {"sp_accuracy": lambda w, c, s: 0.4 + 0.1 * math.log2(w) + 0.001 * c, "mup_accuracy":
+           lambda w, c, s: 0.6 + 0.1 * math.log2(w) + 0.001 * c - 0.1 * (c > 2)}),  # the row explains it
+    ("8a", {"mup_accuracy": _peaked(4.0)}),  # muP's best needs warmup
+    ("8b", {"sp_accuracy": _peaked(1.0)}),  # SP's best without warmup
+    ("10a", {"adam_beyond": "diverged"}),
+    ("10b", {"trace": {"v_hat_ratio": 0.99, "collapse": 100.0, "dead": 0.5}}),
+    ("10e", {"trace": {"v_hat_ratio": 1.0, "collapse": 99.0, "dead": 0.5}}),
+    ("10c", {"trace": {"v_hat_ratio": 1.0, "collapse": 100.0, "dead": 0.49}}),
+    ("10f", {"sp_accuracy": lambda w, c, s: _rising(w, c, s) - 0.3 * (c >= 2.0)}),  # SGD peaks 2 doublings in
+    ("11a", {"momentum_bounds": {1: 2.0, 256: 4.0}}),
+    ("11b", {"cosine_accuracy": lambda w, c, s: _rising(w, c, s) + 0.02}),
+    ("11c", {"cosine_accuracy": lambda w, c, s: _rising(w, c, s) - 0.03}),
+    ("13", {"gi_bounds": {1: 2.0, 16: 8.0}, "control_bound": 1.0}),
+    ("13w", {"control_bound": 8.0}),
+    ("13i", {"gi_bonus": -0.01}),
 ])
-def test_each_claim_fails_on_its_own(labels: set[str], changes: dict) -> None:
-    verdicts = _verdicts(**changes)
-    assert {label for label, verdict in verdicts.items() if verdict != "HOLDS"} == labels
+def test_each_row_fails_when_its_quantity_crosses(row: str, changes: dict) -> None:
+    """Every seed crossing the row's threshold: DOES NOT HOLD (the unchanged chapter holds every row)."""
+    assert _verdicts(**changes)[row] == "DOES NOT HOLD"
+
+
+def test_seed_values_straddle_to_inconclusive() -> None:
+    """One seed of two moving one grid step: the warmup gain is 2 and 1, the verdict INCONCLUSIVE."""
+    world = _world()
+    sp_xent = world["sgd"]["sp_xent"]
+    late = (sp_xent["seed"] == 1) & (sp_xent["warmup_steps"] == 256) & (sp_xent["c"] == 4.0)
+    sp_xent.loc[late, "outcome"] = "diverged"
+    values = pe.claim_values(**world)
+    assert values["6a"] == [2.0, 1.0]
+    assert chapter_evidence(CHAPTER, values, [0, 1])[0].verdict == "INCONCLUSIVE"
+
+
+def test_trained_and_gain_numbers() -> None:
+    world = _world(improvement=0.01)
+    still = world["sgd"]["sp_mse"]["run_id"].iloc[0]  # still training (the fabricated families share run ids)
+    world["improvement"][still] = 0.2
+    numbers = pe.trained_numbers(world["sgd"], world["improvement"], 0.05)
+    converged = [table[table["outcome"] == OK] for table in world["sgd"].values()]
+    untrained = sum(int((table["run_id"] == still).sum()) for table in converged)
+    assert untrained == 4
+    assert (numbers["phase_trained_runs"], numbers["phase_converged_runs"]) == \
+        (sum(map(len, converged)) - untrained, sum(map(len, converged)))
+    assert numbers["phase_trained_tol"] == "5" and numbers["phase_best_fall_sp_mse"] == "1"
+    assert pe.gain_numbers(world["sgd"])["phase_gain_seeds_sp_mse"] == "4, 4"
+    assert pe.seeds_text([0.1234, math.nan, 16.0]) == "0.12, nan, 16"
 
 
 def test_figures_build() -> None:
@@ -251,9 +344,10 @@ def test_figures_build() -> None:
     assert len(pe.plot_slices(pe.sgd_panels(sgd), nrows=2, ncols=2, figsize=(10, 7.4)).axes) == 4
     assert len(pe.plot_sgd_boundaries(sgd).axes) == 1
     adam = _adam_table()
+    controls = _world()["controls"]
     fig = pe.plot_slices(pe.adam_panels(adam, pe.ADAM_LABELS), nrows=1, ncols=3, figsize=(12, 3.6),
-                         boundary=pe.labelled(adam, pe.ADAM_LABELS))
-    assert [ax.get_legend_handles_labels()[1] for ax in fig.axes][2] == ["Adam", "GI-Adam"]
+                         boundary=pe.boundary_table(adam, controls))
+    assert set(fig.axes[2].get_legend_handles_labels()[1]) == {"Adam", "GI-Adam", *pe.CONTROL_LABELS.values()}
     records = pd.DataFrame({"step": range(4), "loss": [2.0, 3.0, 1.0, 0.5], "grad_norm": [1.0, 2.0, 0.5, 0.4],
                             "v_hat_norm": [1.0] * 4, "grad_sq_norm": [0.5] * 4, "dead_units_last": [0.0] * 4,
                             "readout_bias_grad_share": [0.1] * 4})

@@ -463,7 +463,10 @@ PRESETS["paper"]["01_catapult_primer"] = {
 
 # Chapter 5, phase diagrams (warmup_lib.chapters.phase_diagrams builds the sweeps).  sgd_eta: the first
 # columns of each SGD family in units of 1/lambda_0 (the grid then doubles until every T_wrm row
-# diverges or fails); adam_eta_start x 2^j (j < adam_eta_columns): the first absolute Adam columns.
+# diverges or fails); adam_eta_start x 2^j (j < adam_eta_columns): the first absolute Adam columns;
+# adam_beyond: Adam-only doublings past that grid's end; adam_control_eta: the first nominal rate of the
+# controls of GI-Adam's implicit warmup; trained_tol: a run has trained out when its training loss fell
+# by less than this fraction over the last fifth of its steps.
 _PHASE_DATA_MNIST1D = {"dataset": "mnist1d", "augment": False, "data_root": None, "data_download": False}
 PRESETS["smoke"]["05_phase_diagrams"] = {
     **_PHASE_DATA_MNIST1D, "n_train": 512, "n_test": 256, "arch": "fcn", "width": 16, "depth": 3, "widen": 4,
@@ -471,7 +474,8 @@ PRESETS["smoke"]["05_phase_diagrams"] = {
     "sgd_eta": {"sp_mse": [2.0, 8.0], "sp_xent": [1.0, 4.0], "mup_mse": [1.0, 4.0], "mup_xent": [0.25, 1.0]},
     "extras_family": "sp_xent", "extras_eta": [0.5, 2.0], "extras_warmup_steps": [1, 8], "momentum": 0.9,
     "max_extensions": 1, "lambda0_batches": 2,
-    "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8], "records_every": 10,
+    "adam_eta_start": 0.004, "adam_eta_columns": 2, "adam_warmup_steps": [1, 8], "adam_beyond": 1,
+    "adam_control_eta": 0.004, "trained_tol": 0.05, "records_every": 10,
     "executor": "sequential", "workers": None, "ray_address": None,
 }
 PRESETS["book"]["05_phase_diagrams"] = {
@@ -480,9 +484,10 @@ PRESETS["book"]["05_phase_diagrams"] = {
     "warmup_steps": [1, 4, 16, 64, 256],
     "sgd_eta": {"sp_mse": [1.0, 2.0, 4.0, 8.0], "sp_xent": [0.25, 0.5, 1.0, 2.0, 4.0],
                 "mup_mse": [0.5, 1.0, 2.0, 4.0], "mup_xent": [0.0625, 0.125, 0.25, 0.5, 1.0]},
-    "extras_family": "sp_xent", "extras_eta": [0.25, 0.5, 1.0, 2.0, 4.0], "extras_warmup_steps": [1, 16, 256],
+    "extras_family": "sp_xent", "extras_eta": [0.25, 0.5, 1.0, 2.0, 4.0], "extras_warmup_steps": [1, 256],
     "momentum": 0.9, "max_extensions": 10, "lambda0_batches": 10,
-    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 16, 256], "records_every": 20,
+    "adam_eta_start": 0.001, "adam_eta_columns": 6, "adam_warmup_steps": [1, 16, 256], "adam_beyond": 2,
+    "adam_control_eta": 0.016, "trained_tol": 0.05, "records_every": 20,
     "executor": "pool-vectorised", "workers": 2, "ray_address": None,
 }
 PRESETS["paper"]["05_phase_diagrams"] = {
@@ -493,7 +498,8 @@ PRESETS["paper"]["05_phase_diagrams"] = {
                 "mup_mse": [1.0, 2.0, 4.0, 8.0], "mup_xent": [1.0, 2.0, 4.0, 8.0]},
     "extras_family": "sp_xent", "extras_eta": [1.0, 2.0, 4.0, 8.0], "extras_warmup_steps": [1, 1024],
     "momentum": 0.9, "max_extensions": 8, "lambda0_batches": 10,
-    "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024], "records_every": 100,
+    "adam_eta_start": 0.00512, "adam_eta_columns": 4, "adam_warmup_steps": [1, 1024], "adam_beyond": 2,
+    "adam_control_eta": 0.02048, "trained_tol": 0.05, "records_every": 100,
     "executor": "sequential", "workers": None, "ray_address": None,
 }
 

@@ -21,7 +21,8 @@ of hidden units that are zero on the whole batch).  The statistics the chapter's
 The chapter itself (notebooks/05_phase_diagrams.ipynb): :func:`run_sweeps` and
 :func:`chapter_tables` load its runs; ``*_measurements`` read what its prose and claims cite
 from the tables and traces, ``*_numbers`` format them for the prose (glue name -> value), the
-``plot_*`` functions draw its figures and :func:`phase_claims` holds its claim criteria.
+``plot_*`` functions draw its figures and :func:`claim_values` gives each claims row of
+:mod:`warmup_lib.claims.chapter05` its per-seed values.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ import pandas as pd
 
 from warmup_lib import plots
 from warmup_lib.analysis import phase
-from warmup_lib.claims import Claim
 from warmup_lib.config import RunConfig
+from warmup_lib.optim.adam_state import implicit_warmup_factor, matching_linear_warmup
 from warmup_lib.runs import store
 from warmup_lib.runs.store import thin_records
 from warmup_lib.runs.sweep import Sweep, SweepResult, run_sweep
@@ -150,17 +151,91 @@ def sgd_sweeps(params: Mapping[str, Any]) -> dict[str, Sweep]:
     return sweeps
 
 
+def adam_base(params: Mapping[str, Any]) -> RunConfig:
+    """The Adam runs' config: SP, cross-entropy, cosine decay to eta_trgt / 10 after warmup."""
+    return base_config(params).replace(**{"model.param": "sp", "optim.name": "adam", "schedule.decay": "cosine"},
+                                       loss="xent")
+
+
 def adam_sweep(params: Mapping[str, Any]) -> Sweep:
     """Adam vs GI-Adam (SP, cross-entropy, cosine decay): absolute eta_trgt = ``adam_eta_start`` x
     2^j for j < ``adam_eta_columns``, then doubling until every row diverges or fails; T_wrm in
     ``adam_warmup_steps``."""
-    base = base_config(params).replace(**{"model.param": "sp", "optim.name": "adam", "schedule.decay": "cosine"},
-                                       loss="xent")
     etas = tuple(params["adam_eta_start"] * 2**j for j in range(params["adam_eta_columns"]))
-    return Sweep(experiment=_experiment(params, "adam"), base=base, eta_trgt=etas, eta_unit="absolute",
+    return Sweep(experiment=_experiment(params, "adam"), base=adam_base(params), eta_trgt=etas, eta_unit="absolute",
                  warmup_steps=tuple(params["adam_warmup_steps"]), seeds=tuple(params["seeds"]),
                  variants=ADAM_VARIANTS, extend=True, stop_on=("diverged", "failed"),
                  max_extensions=params["max_extensions"])
+
+
+def adam_beyond_sweep(params: Mapping[str, Any], adam: pd.DataFrame) -> Sweep:
+    """Adam alone past the end of :func:`adam_sweep`'s grid: ``adam_beyond`` more doublings of its
+    largest Adam column (where every Adam row had already failed or diverged), every T_wrm and seed,
+    so that "fails rather than diverges" is tested on more than the first failing column.
+
+    Args:
+        params: the chapter's parameters.
+        adam: the table of :func:`adam_sweep`.
+
+    Returns:
+        The sweep (no extension).
+    """
+    last = float(adam.loc[adam["variant"] == "adam", "eta_trgt"].max())
+    etas = tuple(float(f"{last * 2**k:.6g}") for k in range(1, params["adam_beyond"] + 1))
+    return Sweep(experiment=_experiment(params, "adam_beyond"), base=adam_base(params), eta_trgt=etas,
+                 eta_unit="absolute", warmup_steps=tuple(params["adam_warmup_steps"]), seeds=tuple(params["seeds"]),
+                 variants={"adam": {}})
+
+
+def control_settings(steps: int, beta2: float = 0.999) -> dict[str, tuple[int, float]]:
+    r"""The two Adam controls of GI-Adam's implicit warmup eta_t = eta_trgt sqrt(1 - beta2^(t+1)),
+    as (T_wrm, factor on the nominal eta_trgt) of an ordinary Adam run of ``steps`` updates.
+
+    * ``adam_matched``: Adam with the linear warmup that loses as much learning rate as GI-Adam's
+      implicit one, T_match = :func:`~warmup_lib.optim.adam_state.matching_linear_warmup` (1227 steps
+      at beta2 = 0.999).  When T_match > ``steps`` the warmup never ends; its first ``steps`` rates
+      eta_trgt (t+1)/T_match are exactly a warmup of T_wrm = ``steps`` to eta_trgt steps/T_match
+      (and the cosine decay, which starts after warmup, never begins).
+    * ``adam_rate``: Adam without warmup at GI-Adam's mean rate over the run, eta_trgt times
+      mean_{t < steps} sqrt(1 - beta2^(t+1)) (0.58 for 1000 steps), with the cosine decay.
+
+    Args:
+        steps: the runs' length.
+        beta2: Adam's second-moment coefficient.
+
+    Returns:
+        name -> (T_wrm, factor).
+    """
+    match = matching_linear_warmup(beta2)
+    matched = (match, 1.0) if match <= steps else (steps, steps / match)
+    return {"adam_matched": matched, "adam_rate": (1, float(implicit_warmup_factor(np.arange(steps), beta2).mean()))}
+
+
+CONTROL_LABELS = {"adam_matched": "Adam, matched warmup", "adam_rate": "Adam at GI's mean rate"}
+
+
+def control_sweeps(params: Mapping[str, Any]) -> dict[str, Sweep]:
+    """One Adam sweep per control of :func:`control_settings`: nominal eta_trgt =
+    ``adam_control_eta`` x 2^j, doubling until every seed fails or diverges; the run's rate is the
+    nominal one times the control's factor."""
+    base = adam_base(params)
+    sweeps = {}
+    for name, (warmup, factor) in control_settings(params["steps"], base.optim.beta2).items():
+        sweeps[name] = Sweep(experiment=_experiment(params, name), base=base,
+                             eta_trgt=(params["adam_control_eta"] * factor,), eta_unit="absolute",
+                             warmup_steps=(warmup,), seeds=tuple(params["seeds"]), variants={"adam": {}}, extend=True,
+                             stop_on=("diverged", "failed"), max_extensions=params["max_extensions"])
+    return sweeps
+
+
+def control_table(table: pd.DataFrame, name: str, steps: int, beta2: float = 0.999) -> pd.DataFrame:
+    """A control sweep's table on the nominal axis: variant ``name``, ``eta_trgt`` the nominal rate
+    (the run's rate / the control's factor, 6 significant digits), ``eta_run`` the rate it ran at and
+    ``warmup_steps`` the nominal T_wrm (T_match for the matched warmup)."""
+    warmup, factor = control_settings(steps, beta2)[name]
+    nominal = matching_linear_warmup(beta2) if name == "adam_matched" else warmup
+    return table.assign(variant=name, eta_run=table["eta_trgt"], warmup_steps=nominal,
+                        eta_trgt=(table["eta_trgt"] / factor).map(lambda v: float(f"{v:.6g}")))
 
 
 # The probed failure traces' config fields: Adam's state at every step with the 'failure' columns m_norm,
@@ -207,24 +282,34 @@ def run_sweeps(sweeps: Mapping[str, Sweep], root: str | Path, executor: str, wor
     return results
 
 
-def chapter_tables(results: Mapping[str, SweepResult], extras_family: str,
-                   extras_warmup_steps: Sequence[int]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """The chapter's three tables.
+def chapter_tables(results: Mapping[str, SweepResult], extras_family: str, extras_warmup_steps: Sequence[int],
+                   steps: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The chapter's tables.
 
     Args:
-        results: :func:`run_sweeps` of the SGD families, ``"extras"`` and ``"adam"``.
+        results: :func:`run_sweeps` of the SGD families, ``"extras"``, ``"adam"``, ``"beyond"``
+            (:func:`adam_beyond_sweep`) and the controls (:func:`control_sweeps`).
         extras_family: the family whose variants the extras sweep runs.
         extras_warmup_steps: the extras' T_wrm rows.
+        steps: the runs' length (the controls' factors depend on it).
 
     Returns:
-        ``(sgd, extras, adam)``: family -> plain-SGD table; the extras' table with the family's plain
-        SGD runs on the extras' rows as variant 'sgd'; the Adam / GI-Adam table.
+        ``(sgd, extras, adam, controls)``: family -> plain-SGD table; the extras' table with the
+        family's plain SGD runs on the extras' rows as variant 'sgd'; the Adam / GI-Adam table with
+        Adam's runs past the grid; control name -> :func:`control_table`.
     """
     sgd = {family: results[family].table for family in FAMILY_LABELS}
     plain = sgd[extras_family]
     extras = pd.concat([plain[plain["warmup_steps"].isin(extras_warmup_steps)], results["extras"].table],
                        ignore_index=True)
-    return sgd, extras, results["adam"].table
+    adam = pd.concat([results["adam"].table, results["beyond"].table], ignore_index=True)
+    controls = {name: control_table(results[name].table, name, steps) for name in CONTROL_LABELS}
+    return sgd, extras, adam, controls
+
+
+def sgd_improvements(results: Mapping[str, SweepResult], root: str | Path) -> dict[str, float]:
+    """:func:`improvements` of every plain-SGD run of the four families, by run id."""
+    return {rid: value for family in FAMILY_LABELS for rid, value in improvements(results[family], root).items()}
 
 
 def setup_numbers(params: Mapping[str, Any], sweeps: Mapping[str, Sweep], sgd: Mapping[str, pd.DataFrame],
@@ -530,21 +615,25 @@ def failure_measurements(records: Mapping[str, pd.DataFrame], steps: int) -> dic
 
     Returns:
         spike_step (step of Adam's largest gradient norm), spike (that norm / the initial one),
+        collapse (that norm / the median late one: how far the failed run's gradient fell),
         memory_adam and memory_gi (median late ||v_hat|| / ||g o g||: > 1 when the step is divided by
-        the memory of larger gradients), v_ratio (their ratio), dead and dead_gi (mean late fraction
-        of dead units of the last hidden layer), bias_share (mean late readout-bias share of ||g||).
+        the memory of larger gradients), v_hat_ratio (median late ||v_hat|| of Adam / of GI-Adam: > 1
+        when the failed run's second moment is the larger), dead and dead_gi (mean late fraction of dead
+        units of the last hidden layer), bias_share (mean late readout-bias share of ||g||).
     """
     failed = records["adam"]
-    late = failed["step"] >= 0.9 * steps
-    memory = {name: float((frame.loc[late, "v_hat_norm"] / frame.loc[late, "grad_sq_norm"]).median())
+    late = {name: frame["step"] >= 0.9 * steps for name, frame in records.items()}
+    memory = {name: float((frame.loc[late[name], "v_hat_norm"] / frame.loc[late[name], "grad_sq_norm"]).median())
               for name, frame in records.items()}
-    return {"spike_step": int(failed["grad_norm"].idxmax()),
+    v_hat = {name: float(frame.loc[late[name], "v_hat_norm"].median()) for name, frame in records.items()}
+    return {"spike_step": int(failed.loc[failed["grad_norm"].idxmax(), "step"]),
             "spike": failed["grad_norm"].max() / failed["grad_norm"].iloc[0],
+            "collapse": failed["grad_norm"].max() / float(failed.loc[late["adam"], "grad_norm"].median()),
             "memory_adam": memory["adam"], "memory_gi": memory["gi_adam"],
-            "v_ratio": memory["adam"] / memory["gi_adam"],
-            "dead": float(failed.loc[late, "dead_units_last"].mean()),
-            "dead_gi": float(records["gi_adam"].loc[late, "dead_units_last"].mean()),
-            "bias_share": float(failed.loc[late, "readout_bias_grad_share"].mean())}
+            "v_hat_ratio": v_hat["adam"] / v_hat["gi_adam"],
+            "dead": float(failed.loc[late["adam"], "dead_units_last"].mean()),
+            "dead_gi": float(records["gi_adam"].loc[late["gi_adam"], "dead_units_last"].mean()),
+            "bias_share": float(failed.loc[late["adam"], "readout_bias_grad_share"].mean())}
 
 
 def failure_numbers(example: pd.Series, probed: Mapping[str, RunResult],
@@ -600,65 +689,206 @@ def released_reference() -> pd.DataFrame:
                                             values="best").fillna("")
 
 
-def _joined(values: Sequence[float]) -> str:
-    """Values with 2 decimals joined by ' / ' (a claims row measuring several settings)."""
-    return " / ".join(f"{value:.2f}" for value in values)
+# ---------------------------------------------------------------------------------------------------
+# Per-seed values of the claims rows (warmup_lib.claims.chapter05): each row gets one number per seed
+# (rows over several settings: one per setting and seed), computed by the functions below.
+# ---------------------------------------------------------------------------------------------------
 
 
-def phase_claims(sgd: Mapping[str, Mapping[str, float]], extras: Mapping[str, Mapping[str, float]],
-                 effects: Mapping[str, float], adam: Mapping[str, Any], trace: Mapping[str, float]) -> list[Claim]:
-    """The chapter's claims (paper digest checklist 6-8, 10, 11, 13).
+def seed_bounds(table: pd.DataFrame) -> pd.Series:
+    """Each seed's largest trainable eta (:func:`~warmup_lib.analysis.phase.largest_trainable`, on
+    the table's eta axis) per (variant, warmup_steps, seed); NaN where the seed trained at no eta."""
+    eta = phase.eta_axis(table)
+    return table.groupby(["variant", "warmup_steps", "seed"]).apply(
+        lambda runs: phase.largest_trainable(runs[eta], runs["outcome"]), include_groups=False)
 
-    (6a) every SGD family's warmup gain >= 2; (6b) SP-MSE's gain >= every other; (7) eta's share of
-    the accuracy's variance away from the boundary > 0.5 in every family; (8a) muP: best minus best
-    without warmup <= 0.01 in both losses; (8b) SP: > 0.01 in both; (10a) >= 90% of the Adam runs
-    that did not converge failed; (10b) late ||v_hat||/||g o g||, Adam over GI-Adam, >= 10; (10c) late
-    dead-unit fraction of the failed run >= 0.5; (10d) Adam's best cell >= 2 doublings below its
-    boundary and SGD's (same family) <= 1; (11a) momentum's eta_max without warmup / SGD's < 1;
-    (11b) cosine decay lowers accuracy at the smallest rate and raises it at the largest; (13)
-    GI-Adam's eta_max without warmup / Adam's >= 2.
+
+def seed_gains(table: pd.DataFrame, variant: str) -> pd.Series:
+    """Per seed, eta_max at the longest T_wrm / eta_max at the shortest (the warmup gain of one seed;
+    NaN when the seed trained at no eta in either row)."""
+    bounds = seed_bounds(table).loc[variant].unstack("seed")
+    return bounds.iloc[-1] / bounds.iloc[0]
+
+
+def seed_ratio(numerator: pd.DataFrame, denominator: pd.DataFrame, variants: tuple[str, str],
+               seeds: Sequence[int]) -> list[float]:
+    """Per seed, eta_max of ``variants[0]`` in ``numerator`` / eta_max of ``variants[1]`` in
+    ``denominator``, each at its table's shortest T_wrm (no warmup; a control's single row)."""
+    values = []
+    for seed in seeds:
+        pair = []
+        for table, variant in zip((numerator, denominator), variants):
+            bounds = seed_bounds(table[table["variant"] == variant]).loc[variant]
+            pair.append(bounds.loc[bounds.index.get_level_values("warmup_steps").min()].get(seed, math.nan))
+        values.append(pair[0] / pair[1])
+    return values
+
+
+def loss_improvement(evals: pd.DataFrame, steps: int) -> float:
+    """How much the training loss still fell over the last fifth of a run: (L_a - L_T) / L_a, with L_T
+    the full-training-set loss at the last evaluation (step ``steps``) and L_a at the last evaluation at
+    or before 0.8 ``steps``; NaN when either is missing (a run that did not reach its end)."""
+    loss = evals.set_index("step")["train_loss"]
+    before = loss[loss.index <= 0.8 * steps]
+    if steps not in loss.index or before.empty:
+        return math.nan
+    return float((before.iloc[-1] - loss.loc[steps]) / before.iloc[-1])
+
+
+def improvements(result: SweepResult, root: str | Path) -> pd.Series:
+    """:func:`loss_improvement` of every run of a sweep, by run id (read from the stored evaluations)."""
+    steps = result.sweep.base.steps
+    return pd.Series({store.run_id(point.config): loss_improvement(
+        pd.read_csv(store.run_dir(result.sweep.experiment, point.config, root) / store.EVALS_FILE), steps)
+        for point in result.points})
+
+
+def trained_share(table: pd.DataFrame, variant: str, improvement: Mapping[str, float], tol: float,
+                  seed: int) -> float:
+    """eta_trgt's share of the variance of one seed's accuracy over the interior of its diagram
+    (:func:`~warmup_lib.analysis.phase.variance_shares`, margin one doubling), keeping only the eta
+    columns where every T_wrm row's run has *trained out*: its training loss fell by less than ``tol``
+    over the last fifth of the run (``improvement``, by run id).  NaN with fewer than two such columns."""
+    rows = table[(table["variant"] == variant) & (table["seed"] == seed)]
+    trained = rows["run_id"].map(lambda rid: improvement.get(rid, math.nan) < tol)
+    return phase.variance_shares(rows.assign(best_test_accuracy=rows["best_test_accuracy"].where(trained)),
+                                 variant)["eta_share"]
+
+
+def seed_gap(table: pd.DataFrame, seed: int) -> float:
+    """One seed's best accuracy over the diagram minus its best at the shortest T_wrm (converged runs)."""
+    rows = table[(table["seed"] == seed) & (table["outcome"] == "converged")]
+    return float(rows["best_test_accuracy"].max()
+                 - rows.loc[rows["warmup_steps"] == rows["warmup_steps"].min(), "best_test_accuracy"].max())
+
+
+def failed_share(adam: pd.DataFrame, seed: int) -> float:
+    """Of one seed's Adam runs that did not converge, the share that failed (NaN when all converged)."""
+    ended = adam[(adam["variant"] == "adam") & (adam["seed"] == seed) & (adam["outcome"] != "converged")]
+    return float((ended["outcome"] == "failed").mean()) if len(ended) else math.nan
+
+
+def seed_best_gap(table: pd.DataFrame, variant: str, seed: int) -> float:
+    """:func:`~warmup_lib.analysis.phase.best_to_boundary` of one seed (its own best cells and boundary)."""
+    return phase.best_to_boundary(table[table["seed"] == seed], variant)
+
+
+def gi_accuracy_change(adam: pd.DataFrame, seed: int) -> pd.Series:
+    """One seed's GI-Adam minus Adam best test accuracy per eta_trgt, mean over the T_wrm rows where
+    both converged."""
+    cells = phase.cell_means(adam[adam["seed"] == seed]).pivot_table(
+        index=["warmup_steps", "eta"], columns="variant", values="mean")
+    if "gi_adam" not in cells or "adam" not in cells:
+        return pd.Series(dtype=float)
+    return (cells["gi_adam"] - cells["adam"]).dropna().groupby(level="eta").mean()
+
+
+def claim_values(sgd: Mapping[str, pd.DataFrame], extras: pd.DataFrame, adam: pd.DataFrame,
+                 controls: Mapping[str, pd.DataFrame], traces: Sequence[Mapping[str, float]],
+                 improvement: Mapping[str, float], tol: float, extras_family: str,
+                 seeds: Sequence[int]) -> dict[str, list[float]]:
+    """Every claims row of the chapter (:mod:`warmup_lib.claims.chapter05`): row id -> one value per
+    seed, in ``seeds`` order (rows over several settings: setting-major, then seed).
 
     Args:
-        sgd: family -> :func:`variant_measurements` (families in :data:`FAMILY_LABELS` order).
-        extras: variant -> :func:`variant_measurements` on the extras' table.
-        effects: :func:`extras_measurements`.
-        adam: :func:`adam_measurements`.
-        trace: :func:`failure_measurements`.
+        sgd: family -> plain-SGD table (:data:`FAMILY_LABELS` order).
+        extras: the extras' table (:func:`chapter_tables`).
+        adam: the Adam / GI-Adam table with Adam's runs past the grid (:func:`adam_beyond_sweep`).
+        controls: control name -> :func:`control_table`.
+        traces: one :func:`failure_measurements` per seed (the probed failures).
+        improvement: run id -> :func:`loss_improvement` of the SGD runs.
+        tol: the training-loss fall below which a run has trained out.
+        extras_family: the SGD family of the extras (compared with Adam in 10f).
+        seeds: the seeds.
 
     Returns:
-        The claims, in order.
+        row id -> values.
     """
-    gains = [sgd[family]["gain"] for family in FAMILY_LABELS]
-    gap = {family: sgd[family]["best"] - sgd[family]["best_first"] for family in FAMILY_LABELS}
-    mup_gap, sp_gap = max(gap["mup_mse"], gap["mup_xent"]), min(gap["sp_mse"], gap["sp_xent"])
-    shares = [sgd[family]["eta_share"] for family in FAMILY_LABELS]
-    momentum_ratio = extras["momentum"]["cmax_first"] / extras["sgd"]["cmax_first"]
-    cosine_small, cosine_large = effects["cosine_small"], effects["cosine_large"]
-    gi_gain = adam["gi_gain"][0]
-    return [
-        Claim("6a", "longer warmup raises the largest trainable eta_trgt >= 2x (SP-MSE/SP-xent/muP-MSE/muP-xent)",
-              _joined(gains), min(gains) >= 2),
-        Claim("6b", "the gain is largest for SP and for MSE (SP-MSE gain >= every other)", _joined(gains),
-              sgd["sp_mse"]["gain"] >= max(gains)),
-        Claim("7", "away from the boundary accuracy depends mainly on eta_trgt (eta's share of variance > 0.5)",
-              _joined(shares), all(share > 0.5 for share in shares)),
-        Claim("8a", "muP reaches its best accuracy without warmup (best - best at T_wrm=1 <= 0.01)", mup_gap,
-              mup_gap <= 0.01, digits=3),
-        Claim("8b", "SP does not (best - best at T_wrm=1 > 0.01; SP-MSE / SP-xent)",
-              f"{gap['sp_mse']:.3f} / {gap['sp_xent']:.3f}", sp_gap > 0.01),
-        Claim("10a", "Adam fails rather than diverges (share of non-converged Adam runs that failed >= 0.9)",
-              adam["failed_share"], adam["failed_share"] >= 0.9),
-        Claim("10b", "a failed Adam run keeps a large v (late ||v_hat||/||g o g||, Adam over GI-Adam, >= 10)",
-              trace["v_ratio"], trace["v_ratio"] >= 10, digits=1),
-        Claim("10c", "its last hidden layer outputs zeros (dead-unit fraction late in training >= 0.5)",
-              trace["dead"], trace["dead"] >= 0.5),
-        Claim("10d", "Adam's accuracy peaks before its boundary (doublings below: Adam >= 2, SGD <= 1)",
-              _joined([adam["adam_best_gap"], adam["sgd_best_gap"]]),
-              adam["adam_best_gap"] >= 2 and adam["sgd_best_gap"] <= 1),
-        Claim("11a", "momentum moves the boundary left without warmup (c_max momentum / SGD < 1)",
-              momentum_ratio, bool(momentum_ratio < 1)),
-        Claim("11b", "cosine decay hurts at the smallest and helps at the largest eta (accuracy change)",
-              _joined([cosine_small, cosine_large]), cosine_small < 0 < cosine_large),
-        Claim("13", "GI-Adam pushes the failure boundary up without warmup (eta_max GI-Adam / Adam >= 2)",
-              gi_gain, gi_gain >= 2, digits=1),
-    ]
+    gains = {family: seed_gains(table, "sgd") for family, table in sgd.items()}
+    gaps = {family: [seed_gap(table, seed) for seed in seeds] for family, table in sgd.items()}
+    plain = adam[adam["variant"] == "adam"]
+    gi_change = [gi_accuracy_change(adam, seed) for seed in seeds]
+    effects = [extras_measurements(extras[extras["seed"] == seed]) for seed in seeds]
+    return {
+        "6a": [min(gains[family].get(seed, math.nan) for family in FAMILY_LABELS) for seed in seeds],
+        "6b": [gains["sp_mse"].get(seed, math.nan) / max(gains[family].get(seed, math.nan)
+                                                         for family in FAMILY_LABELS if family != "sp_mse")
+               for seed in seeds],
+        "6c": [seed_gains(plain, "adam").get(seed, math.nan) for seed in seeds],
+        "7": [trained_share(sgd[family], "sgd", improvement, tol, seed) for family in FAMILY_LABELS for seed in seeds],
+        "8a": [max(gaps["mup_mse"][i], gaps["mup_xent"][i]) for i in range(len(seeds))],
+        "8b": [min(gaps["sp_mse"][i], gaps["sp_xent"][i]) for i in range(len(seeds))],
+        "10a": [failed_share(adam, seed) for seed in seeds],
+        "10b": [trace["v_hat_ratio"] for trace in traces],
+        "10e": [trace["collapse"] for trace in traces],
+        "10c": [trace["dead"] for trace in traces],
+        "10d": [seed_best_gap(adam, "adam", seed) for seed in seeds],
+        "10f": [seed_best_gap(sgd[extras_family], "sgd", seed) for seed in seeds],
+        "11a": seed_ratio(extras, extras, ("momentum", "sgd"), seeds),
+        "11b": [effect["cosine_small"] for effect in effects],
+        "11c": [effect["cosine_large"] for effect in effects],
+        "13": seed_ratio(adam, adam, ("gi_adam", "adam"), seeds),
+        "13w": seed_ratio(adam, controls["adam_matched"], ("gi_adam", "adam_matched"), seeds),
+        "13r": seed_ratio(adam, controls["adam_rate"], ("gi_adam", "adam_rate"), seeds),
+        "13i": [float(change.min()) if len(change) else math.nan for change in gi_change],
+    }
+
+
+def seeds_text(values: Sequence[float], digits: int = 2) -> str:
+    """Per-seed values as the prose lists them: ``digits`` significant digits joined by ', ' ('nan'
+    for a value that could not be measured)."""
+    return ", ".join("nan" if math.isnan(value) else f"{value:.{digits}g}" for value in values)
+
+
+def claim_numbers(values: Mapping[str, Sequence[float]]) -> dict[str, str]:
+    """The per-seed values of every claims row as the prose cites them: glue name
+    ``phase_seeds_<row id>`` -> :func:`seeds_text` (2 significant digits)."""
+    return {f"phase_seeds_{row_id}": seeds_text(row_values) for row_id, row_values in values.items()}
+
+
+def trained_numbers(sgd: Mapping[str, pd.DataFrame], improvement: Mapping[str, float], tol: float) -> dict[str, Any]:
+    """How many converged SGD runs have trained out (training loss fell by less than ``tol`` over the
+    last fifth), overall and per family, and the largest such fall of a run at each family's best
+    cell (keys: glue names)."""
+    numbers: dict[str, Any] = {"phase_trained_tol": f"{100 * tol:g}"}
+    total = trained = 0
+    for family, table in sgd.items():
+        converged = table[table["outcome"] == "converged"]
+        fall = converged["run_id"].map(lambda rid: improvement.get(rid, math.nan))
+        total, trained = total + len(converged), trained + int((fall < tol).sum())
+        cells = phase.cell_means(table)
+        best = cells.loc[cells["mean"].idxmax()]
+        at_best = converged[(converged["warmup_steps"] == best["warmup_steps"])
+                            & (converged[phase.eta_axis(table)] == best["eta"])]
+        numbers[f"phase_best_fall_{family}"] = f"{100 * at_best['run_id'].map(improvement.get).min():.0f}"
+    numbers.update({"phase_trained_runs": trained, "phase_converged_runs": total})
+    return numbers
+
+
+def control_numbers(controls: Mapping[str, pd.DataFrame], steps: int, beta2: float = 0.999) -> dict[str, Any]:
+    """The controls of GI-Adam's implicit warmup as the prose cites them (keys: glue names): the
+    matched warmup's length, the factors on the nominal rate, and each control's largest trainable
+    nominal eta_trgt per seed."""
+    settings = control_settings(steps, beta2)
+    numbers: dict[str, Any] = {"phase_match_warmup": matching_linear_warmup(beta2),
+                               "phase_match_factor": f"{settings['adam_matched'][1]:.2f}",
+                               "phase_rate_factor": f"{settings['adam_rate'][1]:.2f}"}
+    for name, table in controls.items():
+        bounds = seed_bounds(table).loc[name]
+        numbers[f"phase_{name}_max"] = seeds_text(list(bounds), 3)
+    return numbers
+
+
+def boundary_table(adam: pd.DataFrame, controls: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Adam, GI-Adam and the two controls of GI-Adam's implicit warmup in one table for
+    :func:`plot_slices`' boundary panel, variants named by :data:`ADAM_LABELS` and
+    :data:`CONTROL_LABELS` (the matched warmup at its nominal T_wrm, the mean-rate control at 1)."""
+    columns = ["variant", "warmup_steps", "seed", "eta_trgt", "outcome"]
+    return pd.concat([labelled(adam, ADAM_LABELS)[columns],
+                      *(labelled(table, CONTROL_LABELS)[columns] for table in controls.values())], ignore_index=True)
+
+
+def gain_numbers(sgd: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Each SGD family's warmup gain per seed (:func:`seed_gains`), as the prose cites them: glue name
+    ``phase_gain_seeds_<family>`` -> :func:`seeds_text`."""
+    return {f"phase_gain_seeds_{family}": seeds_text(list(seed_gains(table, "sgd"))) for family, table in sgd.items()}
