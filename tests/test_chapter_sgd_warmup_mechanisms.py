@@ -426,6 +426,7 @@ def test_variant_checks_pass_when_everything_is_as_in_gd_and_each_fails_on_its_o
     runs, analyses = _variant_inputs()
     facts = chapter.variant_facts(runs, analyses, "SGD")
     assert facts.checks == {name: True for name in chapter.MECHANISM_CHECKS} and facts.score == 1.0
+    assert facts.riding == pytest.approx(2.1)  # eta lambda 2.0 and 2.2 from the crossing at step 2
     breaks = {
         "muP sharpens": ("analyses", ("SGD", "mup", 256), _analysis("constant", 1.1, hit=2, kind="head-on")),
         "muP meets 2/eta head-on": ("analyses", ("SGD", "mup", 64), _analysis(SHARPENING, 1.5, hit=2,
@@ -462,7 +463,15 @@ def test_seeds_glue_summarises_every_seed() -> None:
     assert glued["mech_s_sp_steps"] == "seed 0: 5, 20, 70; seed 1: 5, 20, 70"
     assert glued["mech_s_sp_sizes"] == "seed 0: 6.00, 3.00, 2.00; seed 1: 6.00, 2.00, 3.00"
     assert glued["mech_s_during"] == "seed 0: 256; seed 1: 256"
+    assert glued["mech_s_xent_riding"] == "nan (n=2)"  # no riding level in the fabricated facts
     assert glued["mech_s_diverged_steps"] == "7, 7" and glued["mech_s_sgd_failed"] == "seed 0: none; seed 1: none"
+    params = {**BOOK, "seeds": [0, 1]}
+    lambda_0 = {("GD", "mup"): 0.1, ("GD", "sp"): 20.0}
+    shown = [dataclasses.replace(f, lambda_0=lambda_0) for f in (_seed(0), broken)]
+    everything = chapter.chapter_glue(shown, params)
+    assert everything["mech_seeds"] == "0, 1" and everything["mech_lambda0_ratio"] == 200
+    assert everything["mech_sp_first_sizes"] == "6.00, 3.00, 2.00"  # the first seed's
+    assert everything["mech_s_smaller"] == glued["mech_s_smaller"]
     failing = dataclasses.replace(_seed(2), variants={**_seed(2).variants, chapter.XENT: _variant(
         {**_variant().checks, "SP flattens": False, "SP warmups catapult": False})})
     assert chapter.seeds_glue([failing])["mech_s_xent_failed"] == "seed 2: SP flattens, SP warmups catapult"

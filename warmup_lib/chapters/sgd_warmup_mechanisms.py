@@ -742,8 +742,9 @@ def riding_limits(setting: str, momentum: float) -> tuple[float, float]:
 @dataclass(frozen=True)
 class VariantFacts:
     """One variant setting: the natural regimes of muP and SP, how many SP runs with warmup
-    (``sp_warm``) show a catapult, every run's outcome by (param, T_wrm), and the
-    :data:`MECHANISM_CHECKS` (name -> passed)."""
+    (``sp_warm``) show a catapult, every run's outcome by (param, T_wrm), the
+    :data:`MECHANISM_CHECKS` (name -> passed), and the muP runs' median eta_t lambda_t after the
+    crossing (``riding``, check 3)."""
 
     mup_regime: EarlyRegime
     sp_regime: EarlyRegime
@@ -751,6 +752,7 @@ class VariantFacts:
     sp_warm: int
     outcomes: dict[tuple[str, int], str]
     checks: dict[str, bool]
+    riding: float = float("nan")
 
     @property
     def score(self) -> float:
@@ -794,7 +796,7 @@ def variant_facts(runs: Mapping[RunKey, RunResult], analyses: Mapping[RunKey, Ru
         mup_regime=natural_regime(analyses, setting, "mup"),
         sp_regime=natural_regime(analyses, setting, "sp"),
         sp_catapulting=sum(bool(analyses[key].catapults) for key in warm_sp), sp_warm=len(warm_sp),
-        outcomes={key[1:]: runs[key].summary["outcome"] for key in keys}, checks=facts)
+        outcomes={key[1:]: runs[key].summary["outcome"] for key in keys}, checks=facts, riding=riding)
 
 
 def _after_crossing(records: pd.DataFrame, collision: Collision) -> np.ndarray:
@@ -986,7 +988,25 @@ def seeds_glue(facts: Sequence[SeedFacts]) -> dict[str, Any]:
         glued[f"mech_s_{tag}_score"] = spread(values[f"3{'abc'[list(VARIANTS).index(setting)]}"])
         glued[f"mech_s_{tag}_failed"] = _per_seed(
             facts, lambda f, s=setting: ", ".join(f.variants[s].failed) or "none")
+        glued[f"mech_s_{tag}_riding"] = spread(f.variants[setting].riding for f in facts)
         glued[f"mech_s_{tag}_outcomes"] = _per_seed(facts, lambda f, s=setting: ", ".join(
             f"{PARAM_NAMES[p]} {w}" for (p, w), o in f.variants[s].outcomes.items() if o == "diverged")
             or "none diverged")
     return glued
+
+
+def chapter_glue(facts: Sequence[SeedFacts], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Every glued value of the chapter: the set-up, the sections' numbers of the first seed (the one
+    the figures show) and the summary over the seeds (:func:`seeds_glue`).
+
+    Args:
+        facts: one :class:`SeedFacts` per seed, the first shown in the figures.
+        params: the notebook's parameters (``scan_steps``, ``momentum`` and the set-up's).
+
+    Returns:
+        glue name -> value.
+    """
+    first = facts[0]
+    return {**setup_glue(params, first.lambda_0), **gd_mup_glue(first.mup),
+            **gd_sp_glue(first.sp, params["scan_steps"]), **variants_glue(first.variants, params),
+            **late_threshold_glue(first.late, params["momentum"]), **seeds_glue(facts)}
