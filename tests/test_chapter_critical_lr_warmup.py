@@ -179,6 +179,8 @@ def test_claim_values_are_the_registrys_rows_of_the_chapter() -> None:
                      "12f": "definition", "15a": "paper", "15b": "paper", "15c": "paper"}
     with pytest.raises(ValueError, match="seeds"):
         cr.claim_values([_grid()], [3.0, 3.0], [_comparisons3()])
+    more = cr.claim_values([_grid()], [3.0], [_comparisons3(), _comparisons3(pcw="diverged")])  # more PCW seeds
+    assert len(more["12a"]) == 1 and more["15a"] == [0.0, -math.inf] and more["15b"] == [0.0, 0.0]
     with pytest.raises(ValueError, match="three"):
         cr.claim_values([_grid()], [3.0], [dict(list(_comparisons3().items())[:2])])
 
@@ -201,7 +203,7 @@ def test_every_row_holds_on_seeds_that_meet_every_criterion() -> None:
     ("12a", {}),  # set below: a cell at or below eta_c that did not start at the target
     ("12c", {(1.0, 16): {"passes": 21}}),
     ("12d", {(1.0, 16): {"critical_acc": 0.38}}),  # loses 12/6 = 2 points on average, beyond 1
-    ("12e", {(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}}),  # one lost, one gained
+    ("12e", {(8.0, 64): {"critical": "diverged"}}),  # one cell lost, none gained
 ])
 def test_each_grid_row_fails_on_its_own_and_a_straddle_is_inconclusive(row: str, changes: dict) -> None:
     bad = _holding_grid()
@@ -221,8 +223,10 @@ def test_12a_without_a_cell_below_eta_c_and_12b_12f_fail() -> None:
     assert _verdicts([_grid()] * 2)["12b"] == "DOES NOT HOLD"  # the plain grid saves at most 0.17
     assert _verdicts([_holding_grid()] * 2, ratios=(0.8, 0.9))["12f"] == "DOES NOT HOLD"
     assert cr.accuracy_gap(_grid({(1.0, 16): {"critical_acc": 0.38}})) == pytest.approx(-0.02)
-    lost, gained = cr.changed_outcomes(_grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}}))
+    lost_and_gained = _grid({(8.0, 64): {"critical": "diverged"}, (8.0, 16): {"linear": "diverged"}})
+    lost, gained = cr.changed_outcomes(lost_and_gained)
     assert (list(lost["warmup_steps"]), list(gained["warmup_steps"])) == ([64], [16])
+    assert cr.claim_values([lost_and_gained], [3.0], [_comparisons3()])["12e"] == [0.0]  # one lost, one gained
 
 
 def test_pcw_value_and_the_15_rows_both_ways() -> None:

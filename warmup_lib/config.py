@@ -561,7 +561,9 @@ def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:
 # eta_multiples: eta_trgt in units of 1/lambda_0 (the Fig. 5 grid; eta_c searched from eta_trgt/T_wrm with
 # tolerance delta); pcw_targets: the persistent-catapult comparisons, [loss, eta_trgt in units of that loss's
 # 1/lambda_0] each (three: claims 15a-15c), against a linear warmup of pcw_linear_warmup steps and a constant
-# rate; seeds: the network initialisations every run is trained from (the figures show the first).
+# rate; seeds: the network initialisations the grid is trained from (the figures show the first); pcw_seeds:
+# those of the persistent-warmup comparisons (more: their targets sit near the divergence boundary, where
+# a single run's outcome is decided by rounding-level differences).
 _CRITICAL_COMMON = {
     "arch": "fcn", "param": "sp", "loss": "xent", "delta": 0.1, "search_eta0": 1e-4,
     "pcw_delta": 0.1, "pcw_eta0": 1e-4, "pcw_max_forward_passes": 500,
@@ -572,7 +574,7 @@ PRESETS["smoke"]["06_critical_lr_warmup"] = {
     "n_test": 256, "width": 16, "depth": 3, "widen": 4, "batch_size": 64, "steps": 40, "eval_every": 20,
     "eta_multiples": [2.0, 16.0], "warmup_steps": [8, 32], "lambda0_batches": 2,
     "pcw_targets": [["xent", 16.0], ["xent", 32.0], ["mse", 8.0]], "pcw_linear_warmup": 16,
-    "executor": "sequential", "workers": None, "device": "cpu", "seeds": [0],
+    "executor": "sequential", "workers": None, "device": "cpu", "seeds": [0], "pcw_seeds": [0],
 }
 PRESETS["book"]["06_critical_lr_warmup"] = {
     **_CRITICAL_COMMON, "dataset": "mnist1d", "augment": False, "data_download": False, "n_train": None,
@@ -580,6 +582,7 @@ PRESETS["book"]["06_critical_lr_warmup"] = {
     "eta_multiples": [2.0, 4.0, 8.0, 16.0, 32.0, 64.0], "warmup_steps": [16, 64, 256], "lambda0_batches": 10,
     "pcw_targets": [["xent", 48.0], ["xent", 64.0], ["mse", 32.0]],
     "pcw_linear_warmup": 256, "executor": "sequential", "workers": 1, "device": "cpu", "seeds": [0, 1, 2],
+    "pcw_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
 }
 PRESETS["paper"]["06_critical_lr_warmup"] = {
     **_CRITICAL_COMMON, "dataset": "cifar10", "augment": True, "data_download": True, "n_train": None,
@@ -587,7 +590,7 @@ PRESETS["paper"]["06_critical_lr_warmup"] = {
     "eval_every": 391, "eta_multiples": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
     "warmup_steps": [64, 256, 1024, 4096], "lambda0_batches": 10,
     "pcw_targets": [["xent", 48.0], ["xent", 64.0], ["mse", 32.0]], "pcw_linear_warmup": 1024,
-    "executor": "sequential", "workers": None, "device": "cuda", "seeds": [0, 1, 2],
+    "executor": "sequential", "workers": None, "device": "cuda", "seeds": [0, 1, 2], "pcw_seeds": [0, 1, 2],
 }
 
 

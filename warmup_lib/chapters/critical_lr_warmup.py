@@ -613,40 +613,43 @@ def pcw_value(runs: Mapping[str, Any]) -> float:
 
 def claim_values(grids: Sequence[pd.DataFrame], init_ratios: Sequence[float],
                  comparisons: Sequence[Mapping[tuple[str, float], Mapping[str, Any]]]) -> dict[str, list[float]]:
-    """The values of the chapter's claims rows, one per seed (all arguments in the seeds' order).
+    """The values of the chapter's claims rows, one per seed: 12a-12f per seed of the grid, 15a-15c
+    per seed of the persistent-warmup comparisons (each list in its seeds' order).
 
     12a: the fraction of cells with eta_trgt <= eta_c whose T_reach is 1 (NaN without such a cell);
     12b: :func:`max_save_fraction`; 12c: the largest T_fp of the grid; 12d: :func:`accuracy_gap` in
-    points; 12e: the number of cells lost (:func:`changed_outcomes`); 12f: the init search's
+    points; 12e: the cells lost minus the cells gained (:func:`changed_outcomes`); 12f: the init search's
     :func:`threshold_ratio`; 15a, 15b, 15c: :func:`pcw_value` of the three persistent-warmup
     targets, in order.
 
     Args:
-        grids: each seed's :func:`critical_warmup_grid`.
-        init_ratios: each seed's eta_c / (2/lambda_0) at initialisation.
-        comparisons: each seed's :func:`persistent_comparisons` (three targets).
+        grids: each grid seed's :func:`critical_warmup_grid`.
+        init_ratios: each grid seed's eta_c / (2/lambda_0) at initialisation.
+        comparisons: each persistent-warmup seed's :func:`persistent_comparisons` (three targets).
 
     Returns:
         row id -> values.
 
     Raises:
-        ValueError: when the lengths differ or a seed's comparisons do not have three targets.
+        ValueError: when grids and init_ratios differ in length or a seed's comparisons do not have
+            three targets.
     """
-    if not len(grids) == len(init_ratios) == len(comparisons):
-        raise ValueError(f"grids, init_ratios, comparisons: got {len(grids)}, {len(init_ratios)} and "
-                         f"{len(comparisons)} seeds; one of each per seed")
+    if len(grids) != len(init_ratios):
+        raise ValueError(f"grids, init_ratios: got {len(grids)} and {len(init_ratios)} seeds; one of each per seed")
     if any(len(targets) != 3 for targets in comparisons):
         raise ValueError("comparisons: every seed needs exactly three persistent-warmup targets (15a-15c)")
     values: dict[str, list[float]] = {row: [] for row in ("12a", "12b", "12c", "12d", "12e", "12f",
                                                           "15a", "15b", "15c")}
-    for grid, ratio, targets in zip(grids, init_ratios, comparisons):
+    for grid, ratio in zip(grids, init_ratios):
         below, _ = split_by_eta_c(grid)
         values["12a"].append(float((below["t_reach"] == 1).mean()) if len(below) else math.nan)
         values["12b"].append(float(max_save_fraction(grid)))
         values["12c"].append(float(grid["total_passes"].max()))
         values["12d"].append(float(100 * accuracy_gap(grid)))
-        values["12e"].append(float(len(changed_outcomes(grid)[0])))
+        lost, gained = changed_outcomes(grid)
+        values["12e"].append(float(len(lost) - len(gained)))
         values["12f"].append(float(ratio))
+    for targets in comparisons:
         for row, runs in zip(("15a", "15b", "15c"), targets.values()):
             values[row].append(pcw_value(runs))
     return values

