@@ -335,6 +335,8 @@ def test_trained_and_gain_numbers() -> None:
         (sum(map(len, converged)) - untrained, sum(map(len, converged)))
     assert numbers["phase_trained_tol"] == "5" and numbers["phase_best_fall_sp_mse"] == "1"
     assert pe.gain_numbers(world["sgd"])["phase_gain_seeds_sp_mse"] == "4, 4"
+    nothing = {family: table.assign(outcome="diverged") for family, table in world["sgd"].items()}
+    assert pe.trained_numbers(nothing, world["improvement"], 0.05)["phase_best_fall_sp_mse"] == "nan"
     assert pe.seeds_text([0.1234, math.nan, 16.0]) == "0.12, nan, 16"
 
 

@@ -121,7 +121,7 @@ def test_phase_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeyp
                                                          fabricated_cifar10: Path, isolated_results: Path,
                                                          repo_root: Path) -> None:
     printed = run_paper_preset_with_tiny_shapes(PHASE, PHASE_TINY, tmp_path, monkeypatch, repo_root)
-    assert "(13)" in printed  # the claims cell ran to its end
+    assert "\n13i " in printed  # the claims cell ran to its end (its last row)
     assert "released_best_test_accuracy" in printed  # the comparison with the released grid was shown
     stored = {path.name for path in isolated_results.iterdir()}
     assert {"05_paper_adam", "05_paper_adam_probe", "05_paper_sgd_sp_mse", "05_paper_sgd_sp_xent_extras"} <= stored

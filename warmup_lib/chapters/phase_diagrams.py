@@ -10,7 +10,9 @@ and paper presets differ only in their parameters:
   c / lambda_0 with c doubling from the family's first value until every T_wrm row diverges (or fails); the
   family named ``extras_family`` also gets the momentum and cosine-decay variants (Fig. 21).
 * Adam vs GI-Adam (Fig. 4, 22-25 and the released grid): absolute eta_trgt = eta_start x 2^j,
-  cross-entropy, cosine decay to eta_trgt / 10, doubling until every row diverges or fails.
+  cross-entropy, cosine decay to eta_trgt / 10, doubling until every row diverges or fails; then
+  Adam alone ``adam_beyond`` doublings further (:func:`adam_beyond_sweep`), and two Adam controls of
+  GI-Adam's implicit warmup (:func:`control_sweeps`: the matched linear warmup, GI-Adam's mean rate).
 
 :data:`TRACE_STATE` is what the probed failure traces record (config fields): Adam's state and what the
 paper's App. G blames for Adam's failures (the share of the gradient carried by the readout bias, the fraction
@@ -857,10 +859,13 @@ def trained_numbers(sgd: Mapping[str, pd.DataFrame], improvement: Mapping[str, f
         fall = converged["run_id"].map(lambda rid: improvement.get(rid, math.nan))
         total, trained = total + len(converged), trained + int((fall < tol).sum())
         cells = phase.cell_means(table)
-        best = cells.loc[cells["mean"].idxmax()]
-        at_best = converged[(converged["warmup_steps"] == best["warmup_steps"])
-                            & (converged[phase.eta_axis(table)] == best["eta"])]
-        numbers[f"phase_best_fall_{family}"] = f"{100 * at_best['run_id'].map(improvement.get).min():.0f}"
+        fall_at_best = math.nan  # no converged cell, no best one
+        if cells["mean"].notna().any():
+            best = cells.loc[cells["mean"].idxmax()]
+            at_best = converged[(converged["warmup_steps"] == best["warmup_steps"])
+                                & (converged[phase.eta_axis(table)] == best["eta"])]
+            fall_at_best = at_best["run_id"].map(lambda rid: improvement.get(rid, math.nan)).min()
+        numbers[f"phase_best_fall_{family}"] = f"{100 * fall_at_best:.0f}"
     numbers.update({"phase_trained_runs": trained, "phase_converged_runs": total})
     return numbers
 
