@@ -58,7 +58,7 @@ MECHANISMS = "02_sgd_warmup_mechanisms"
 # is the paper preset's.
 MECHANISMS_TINY = {"n_train": 48, "n_test": 13, "width": 16, "steps": 12, "variant_steps": 12,
                    "warmup_steps": [1, 4], "variant_warmup_steps": [1, 4], "sp_scan": [32.0], "scan_steps": 4,
-                   "regime_window": 8, "eval_every": 4, "batch_size": 16, "device": "cpu"}
+                   "regime_window": 8, "eval_every": 4, "batch_size": 16, "device": "cpu", "seeds": [0]}
 
 
 def test_mechanisms_paper_preset_is_the_papers_setup() -> None:
@@ -75,7 +75,7 @@ def test_mechanisms_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, mo
                                                               fabricated_cifar10: Path, isolated_results: Path,
                                                               repo_root: Path) -> None:
     printed = run_paper_preset_with_tiny_shapes(MECHANISMS, MECHANISMS_TINY, tmp_path, monkeypatch, repo_root)
-    assert "(4c)" in printed  # the claims cell ran to its end
+    assert "\n4c " in printed  # the claims cell ran to its end (its last row)
     stored = sorted(path.name for path in (isolated_results / MECHANISMS).iterdir())
     # 4 settings x (muP, SP) x 2 warmups, SGD with momentum, one scan run, and lambda0.json
     assert len(stored) == 4 * 2 * 2 + 1 + 1 + 1 and "lambda0.json" in stored
