@@ -646,3 +646,39 @@ PRESETS["paper"]["04_gi_adam"] = {
     "failure_steps": 4096, "failure_warmup": 1024, "eval_every": 256, "workers": 1, "device": "cuda",
     "seeds": [0, 1, 2], "implicit_seeds": [0, 1, 2],
 }
+
+
+# Chapter 7, Transformers (warmup_lib.chapters.transformers): a Pre-LN GPT-style LM-depth-width with and
+# without the final LayerNorm on the character corpus (n_train / n_test windows of `context` characters;
+# paper: WikiText-2, whose raw files must be put under data_root).  lambda0_widths / lambda0_depths: the
+# lambda_0 grid (at the chapter's depth / width) over lambda0_grid_batches batches; sgd_eta: eta_trgt in
+# units of 1/lambda_0 (lambda_0 of each variant and seed, lambda0_batches batches) x warmup_steps for the
+# SGD phase diagram; traj_*: the SGD warmup whose sharpness is tracked every sharpness_every steps;
+# adam_*: the Adam warmup (absolute eta) whose lambda^{P^-1 H} is tracked every pre_sharpness_every steps
+# (adam_skip: the first steps left out of the eta lambda / 38 check); crit_*: the eta_c search at init.
+_TRANSFORMERS_COMMON = {"heads": 4, "crit_eta0": 1e-4, "crit_delta": 0.1, "crit_cap": 1000.0, "adam_skip": 8}
+PRESETS["smoke"]["07_transformers"] = {
+    **_TRANSFORMERS_COMMON, "dataset": "chars", "data_root": None, "n_train": 64, "n_test": 16, "context": 16,
+    "width": 16, "depth": 1, "heads": 2, "batch_size": 8, "steps": 12, "device": "cpu", "seeds": [0],
+    "lambda0_widths": [8, 16], "lambda0_depths": [1, 2], "lambda0_grid_batches": 1, "lambda0_batches": 1,
+    "sgd_eta": [2.0, 8.0], "warmup_steps": [1, 8], "executor": "sequential", "workers": 1,
+    "traj_c": 8.0, "traj_warmup": 8, "traj_steps": 12, "sharpness_every": 4,
+    "adam_eta": 0.003, "adam_warmup": 8, "adam_steps": 12, "pre_sharpness_every": 4,
+}
+PRESETS["book"]["07_transformers"] = {
+    **_TRANSFORMERS_COMMON, "dataset": "chars", "data_root": None, "n_train": 2048, "n_test": 256,
+    "context": 32, "width": 64, "depth": 2, "batch_size": 32, "steps": 128, "device": "cpu", "seeds": [0, 1, 2],
+    "lambda0_widths": [32, 64, 128], "lambda0_depths": [1, 2, 4], "lambda0_grid_batches": 2,
+    "lambda0_batches": 1, "sgd_eta": [2.0, 4.0, 8.0, 16.0], "warmup_steps": [1, 64], "executor": "sequential",
+    "workers": 1, "traj_c": 8.0, "traj_warmup": 64, "traj_steps": 128, "sharpness_every": 8,
+    "adam_eta": 0.003, "adam_warmup": 64, "adam_steps": 128, "pre_sharpness_every": 8,
+}
+PRESETS["paper"]["07_transformers"] = {
+    **_TRANSFORMERS_COMMON, "dataset": "wikitext2", "data_root": None, "n_train": None, "n_test": None,
+    "context": 64, "width": 128, "depth": 4, "batch_size": 64, "steps": 10_000, "device": "cuda",
+    "seeds": [0, 1, 2], "lambda0_widths": [64, 128, 256, 512], "lambda0_depths": [1, 2, 4, 8],
+    "lambda0_grid_batches": 10, "lambda0_batches": 10, "sgd_eta": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+    "warmup_steps": [1, 64, 256, 1024, 4096], "executor": "vectorised", "workers": 1, "traj_c": 8.0,
+    "traj_warmup": 1024, "traj_steps": 2048, "sharpness_every": 4, "adam_eta": 0.001, "adam_warmup": 1024,
+    "adam_steps": 2048, "pre_sharpness_every": 4,
+}
