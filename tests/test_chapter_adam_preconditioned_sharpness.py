@@ -281,7 +281,7 @@ def test_every_row_holds_on_the_holding_tables() -> None:
 BREAKS = [
     ("5a", "measures", ("main", "sp", 16), "max_eta_lambda_H", 1.95),  # limit 3.8 / 2 = 1.9
     ("5b", "measures", ("main", "simple_mup", 128), "late_eta_lambda_PH", 18.9),
-    ("5b", "measures", ("main", "sp", 1), "late_eta_lambda_PH", 45.1),
+    ("5b", "measures", ("main", "sp", 1), "late_eta_lambda_PH", 76.1),
     ("5d", "measures", ("main", "sp", 1), "spike", 1.99),
     ("5e", "measures", ("main", "simple_mup", 128), "largest_spike", 2.0),  # a later spike counts too
     ("5f", "scan", ("simple-muP", 512), "lambda0_PH", 9e3),
@@ -322,6 +322,7 @@ def test_rows_hold_just_inside_their_limits() -> None:
     measures, scan = _holding_tables()
     _change(measures, scan, "measures", ("main", "sp", 16), "max_eta_lambda_H", 1.89)
     _change(measures, scan, "measures", ("main", "sp", 1), "late_eta_lambda_PH", 19.0)
+    _change(measures, scan, "measures", ("main", "simple_mup", 1), "late_eta_lambda_PH", 76.0)
     _change(measures, scan, "measures", ("main", "sp", 1), "spike", 2.0)
     _change(measures, scan, "measures", ("main", "simple_mup", 128), "largest_spike", 1.99)
     _change(measures, scan, "measures", ("batch", "sp", 128), "late_eta_lambda_PH", 29.9)
@@ -330,7 +331,7 @@ def test_rows_hold_just_inside_their_limits() -> None:
     _change(measures, scan, "scan", ("SP", 512), "lambda0_PH", 3e6)  # ratio SP / muP 3.03
     assert set(_verdicts(measures, scan).values()) == {HOLDS}
     late = ch.claim_values(measures, scan)["5b"]
-    assert late == [19.0] * 3  # 19 is farther from 38 than 36 on a log scale
+    assert set(late) <= {19.0, 76.0}  # both a factor 2 from 38, farther than 36 on a log scale
 
 
 def test_farthest_from_and_width_growth() -> None:
