@@ -313,3 +313,18 @@ def test_page_numbers_and_failure_outcomes() -> None:
     runs = {("Adam, no warmup", seed): _run([1.0], accuracy=acc) for seed, acc in ((0, 0.1), (1, 0.12))}
     runs["Adam, no warmup", 1].summary["outcome"] = "failed"
     assert ch.failure_outcomes(runs) == "Adam, no warmup: 1 converged, 1 failed (training accuracy 0.11 (0.10-0.12))"
+
+
+def test_failure_numbers_read_one_seeds_runs() -> None:
+    loss = [1.0, 50.0, 2.0, 1.5, 1.0, 4.0, 3.0, 2.0]
+    runs = {label: _run(loss, update_rms=[np.nan, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07], eta_trgt=0.1)
+            for label in ("Adam, no warmup", "GI-Adam, no warmup", "Adam, linear warmup 4")}
+    for scale, result in zip((1.0, 0.5, 1.0), runs.values()):
+        result.records["v_norm"] = np.array([0.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0]) * scale
+        result.records["grad_norm"] = [1.0, 30.0, 2.0, 1.0, 0.5, 0.2, 0.1, 0.1]
+    numbers = ch.failure_numbers(runs, warmup=4, spike_steps=2)
+    assert numbers["gi_fail_peak_grad"] == "30" and numbers["gi_fail_v_peak"] == "9"
+    assert (numbers["gi_fail_late_step"], numbers["gi_fail_v_late"], numbers["gi_fail_v_gi"]) == ("4", "6", "3")
+    assert numbers["gi_fail_mid_step"] == "6" and numbers["gi_fail_mid_grad"] == "0.1"
+    assert numbers["gi_fail_mid_update"] == "7.0e-01"  # update of step 6 (row 7) over eta_trgt
+    assert (numbers["gi_fail_warm_jump"], numbers["gi_fail_warm_jump_x"]) == ("4", "4")  # 1.0 -> 4.0 into step 5

@@ -557,6 +557,33 @@ def page_numbers(measures: pd.DataFrame, implicit: pd.DataFrame, labels: Mapping
     return out
 
 
+def failure_numbers(first_failure: Mapping[str, RunResult], warmup: int, spike_steps: int) -> dict[str, str]:
+    """The numbers the prose quotes from one seed's failure-preview runs: Adam's (no warmup) largest
+    gradient norm and ||v_t||, ||v_t|| and its measured step half-way through the run (and GI-Adam's
+    ||v_t|| there), its gradient norm and step at step min(100, T - 2), and the largest one-step loss
+    rise after the first steps of Adam with the linear warmup (:func:`largest_loss_rise`).
+
+    Args:
+        first_failure: one seed's :func:`failure_plan` runs, by label.
+        warmup: T_wrm of the warmed-up Adam run (its label).
+        spike_steps: the first steps, whose rises do not count.
+
+    Returns:
+        Glue name -> text.
+    """
+    adam = first_failure["Adam, no warmup"]
+    v, grad = finite(adam.records["v_norm"]), finite(adam.records["grad_norm"])
+    step = step_size(adam)
+    late, mid = len(v) // 2, min(100, len(v) - 2)
+    jump, factor = largest_loss_rise(first_failure[f"Adam, linear warmup {warmup}"].records["loss"], after=spike_steps)
+    gi_v = finite(first_failure["GI-Adam, no warmup"].records["v_norm"])
+    return {"gi_fail_peak_grad": f"{np.nanmax(grad):.2g}", "gi_fail_v_peak": f"{np.nanmax(v):.2g}",
+            "gi_fail_v_late": f"{v[late]:.2g}", "gi_fail_late_step": str(late), "gi_fail_mid_step": str(mid),
+            "gi_fail_warm_jump": str(jump), "gi_fail_warm_jump_x": f"{factor:.0f}",
+            "gi_fail_mid_grad": f"{grad[mid]:.2g}", "gi_fail_mid_update": f"{step[mid]:.1e}",
+            "gi_fail_step_late": f"{step[late]:.1e}", "gi_fail_v_gi": f"{gi_v[late]:.2g}"}
+
+
 def failure_outcomes(failure: Mapping[tuple[str, int], RunResult]) -> str:
     """Each failure-preview run's outcomes over the seeds, e.g. "Adam, no warmup: 3 failed (training
     accuracy 0.11 (0.10-0.12))", joined by semicolons.
