@@ -224,3 +224,39 @@ def test_gi_adam_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monke
     # mechanism, implicit-warmup (with the square-root warmup) and failure-preview runs, and the
     # epsilon -> 0 check at initialisation
     assert len(stored) == 6 + 4 + 4 + 1 and "initial_curvature.json" in stored
+
+
+# ------------------------------------------------------------------- 07_transformers
+
+TRANSFORMERS = "07_transformers"
+# Shapes only: LM-1-16 on 64 windows of 16 characters of a fabricated WikiText-2 (raw files cut from the
+# shipped character corpus), 12 steps, one seed, on the CPU.  Everything else (WikiText-2's loader, the
+# vectorised executor of the phase diagram, the tracker cadences' code paths, the search) is the paper
+# preset's.
+TRANSFORMERS_TINY = {"n_train": 64, "n_test": 16, "context": 16, "width": 16, "depth": 1, "heads": 2,
+                     "batch_size": 8, "steps": 12, "device": "cpu", "seeds": [0], "lambda0_widths": [16],
+                     "lambda0_depths": [1], "lambda0_grid_batches": 1, "lambda0_batches": 1,
+                     "sgd_eta": [2.0, 8.0], "warmup_steps": [1, 8], "traj_warmup": 8, "traj_steps": 12,
+                     "adam_warmup": 8, "adam_steps": 12}
+
+
+def test_transformers_paper_preset_is_the_papers_lm() -> None:
+    paper = config.notebook_parameters(TRANSFORMERS, "paper")
+    assert (paper["dataset"], paper["context"], paper["width"], paper["depth"]) == ("wikitext2", 64, 128, 4)
+    assert (paper["batch_size"], paper["steps"], paper["device"]) == (64, 10_000, "cuda")
+    assert set(TRANSFORMERS_TINY) <= set(paper), "the override may only change existing parameters"
+
+
+@pytest.mark.slow
+def test_transformers_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                isolated_results: Path, repo_root: Path) -> None:
+    from warmup_lib.data.text import chars_corpus
+
+    text, raw = chars_corpus(), tmp_path / "wikitext-2-raw"
+    raw.mkdir()
+    (raw / "wiki.train.raw").write_text(text[:20_000], encoding="utf-8")
+    (raw / "wiki.test.raw").write_text(text[20_000:24_000], encoding="utf-8")
+    printed = run_paper_preset_with_tiny_shapes(TRANSFORMERS, {**TRANSFORMERS_TINY, "data_root": str(tmp_path)},
+                                                tmp_path, monkeypatch, repo_root)
+    assert "12t" in printed  # the claims cell ran to its end
+    assert (isolated_results / "07_paper_transformers" / "lambda0.json").exists()

@@ -106,6 +106,7 @@ def test_adam_row_reads_the_end_of_warmup_and_the_threshold_after_skip() -> None
     row = tf.adam_trajectory_row(_run("pre_sharpness", steps, values, lr, total), warmup_steps=16, skip=8)
     assert row["pre_start"] == 1e5 and row["pre_end_warmup"] == 300.0
     assert row["pre_fall"] == pytest.approx(3e-3)
+    assert row["start_over_38"] == pytest.approx(0.1 * 1e5 / 38.0)
     assert row["max_over_38"] == pytest.approx(0.1 * 500.0 / 38.0)  # step 4 (1e3) is before skip
 
 
@@ -122,6 +123,7 @@ def test_sgd_row_counts_catapults_and_reads_eta_lambda() -> None:
                                                                        "final_train_loss": 3.0}))
     assert row["catapults"] == 1 and row["catapult_steps"] == [21]
     assert row["lambda_start"] == 40.0 and row["change"] == 0.25 and row["max_eta_lambda"] == 2.0
+    assert (row["cross_step"], row["rise_before_cross"]) == (-1, 1.0)  # eta lambda never above 2
 
 
 def _values(ratio: float, phase: pd.DataFrame, change: dict[str, float], fall: float, over: float,
@@ -173,3 +175,20 @@ def test_the_chapter_runs_end_to_end_at_the_smoke_preset(tmp_path) -> None:
     runs = tf.train_and_load("exp", tf.adam_configs({**params, "seeds": [0]}), tmp_path)
     table = tf.adam_table(runs, params["adam_warmup"], params["adam_skip"])
     assert len(table) == 2 and table["pre_start"].gt(0).all()
+
+
+def test_advice_misses_count_no_warmup_advice_where_no_warmup_failed() -> None:
+    phase = _phase({("ln", 1): 4.0, ("ln", 64): 8.0, ("no_ln", 1): 8.0, ("no_ln", 64): 8.0})
+    critical = pd.DataFrame([{"variant": v, "seed": s, "advice": "no warmup needed"}
+                             for v in tf.VARIANTS for s in SEEDS])
+    assert tf.advice_misses(critical, phase, CHANCE, 8.0) == 3  # the ln runs at c = 8, T_wrm = 1 diverged
+    assert tf.advice_misses(critical, phase, CHANCE, 4.0) == 0
+    critical["advice"] = "start at eta_c"
+    assert tf.advice_misses(critical, phase, CHANCE, 8.0) == 0
+
+
+def test_phase_numbers_give_gains_and_absolute_rates() -> None:
+    phase = _phase({("ln", 1): 8.0, ("ln", 64): 8.0, ("no_ln", 1): 2.0, ("no_ln", 64): 8.0})
+    numbers = tf.phase_numbers(phase, CHANCE)
+    assert (numbers["tf_gain_no_ln"], numbers["tf_gain_ln"]) == ("4-4", "1-1")
+    assert (numbers["tf_cmax1_ln"], numbers["tf_etamax1_no_ln"]) == ("8-8", "0.2-0.2")  # lambda_0 = 10

@@ -117,6 +117,23 @@ def model_facts(params: Mapping[str, Any]) -> dict[str, Any]:
             "test_chars": int(data.x_test.shape[0]) * context, "chance_loss": math.log(data.num_classes)}
 
 
+def setup_numbers(params: Mapping[str, Any], facts: Mapping[str, Any], grid_batches: int) -> dict[str, Any]:
+    """Glue: the model, data and run settings the prose states (from the parameters and
+    :func:`model_facts`)."""
+    return {"tf_depth": params["depth"], "tf_width": params["width"], "tf_heads": params["heads"],
+            "tf_context": facts["context"], "tf_params_ln": f"{facts['params_ln']:,}",
+            "tf_params_no_ln": f"{facts['params_no_ln']:,}", "tf_vocab": facts["vocab"],
+            "tf_train_chars": f"{facts['train_chars']:,}", "tf_test_chars": f"{facts['test_chars']:,}",
+            "tf_chance": f"{facts['chance_loss']:.2f}", "tf_batch": params["batch_size"], "tf_steps": params["steps"],
+            "tf_seeds": ", ".join(map(str, params["seeds"])), "tf_grid_batches": grid_batches,
+            "tf_sweep_batches": params["lambda0_batches"], "tf_traj_warmup": params["traj_warmup"],
+            "tf_traj_steps": params["traj_steps"], "tf_traj_c": f"{params['traj_c']:g}",
+            "tf_sharpness_every": params["sharpness_every"], "tf_adam_warmup": params["adam_warmup"],
+            "tf_adam_eta": f"{params['adam_eta']:g}", "tf_pre_every": params["pre_sharpness_every"],
+            "tf_crit_eta0": f"{params['crit_eta0']:g}", "tf_crit_delta": f"{params['crit_delta']:g}",
+            "tf_crit_cap": f"{params['crit_cap']:g}", "tf_adam_skip": params.get("adam_skip", 0)}
+
+
 # --------------------------------------------------------------------------------- lambda_0
 
 
@@ -204,10 +221,17 @@ def plot_lambda0(grid: pd.DataFrame, width: int, depth: int) -> plt.Figure:
 
 def lambda0_numbers(grid: pd.DataFrame, width: int, depth: int) -> dict[str, Any]:
     """Glue: lambda_0 of each variant and their ratio at the chapter's model (mean and range over
-    seeds), and the ratio's range over the grid."""
+    seeds), the ratio's range over the grid, and its seed mean at the smallest and largest depth
+    (at ``width``) and width (at ``depth``)."""
     ratios = lambda0_ratios(grid)
     main = ratios[(ratios["width"] == width) & (ratios["depth"] == depth)]
-    return {"tf_lambda0_ln": f"{main['ln'].mean():.3g}", "tf_lambda0_no_ln": f"{main['no_ln'].mean():.3g}",
+    by_depth = ratios[ratios["width"] == width].groupby("depth")["ratio"].mean()
+    by_width = ratios[ratios["depth"] == depth].groupby("width")["ratio"].mean()
+    return {"tf_ratio_depth_first": f"{by_depth.iloc[0]:.3g}", "tf_ratio_depth_last": f"{by_depth.iloc[-1]:.3g}",
+            "tf_depth_first": int(by_depth.index[0]), "tf_depth_last": int(by_depth.index[-1]),
+            "tf_ratio_width_first": f"{by_width.iloc[0]:.3g}", "tf_ratio_width_last": f"{by_width.iloc[-1]:.3g}",
+            "tf_width_first": int(by_width.index[0]), "tf_width_last": int(by_width.index[-1]),
+            "tf_lambda0_ln": f"{main['ln'].mean():.3g}", "tf_lambda0_no_ln": f"{main['no_ln'].mean():.3g}",
             "tf_lambda0_ratio": f"{main['ratio'].mean():.3g}",
             "tf_lambda0_ratio_range": value_range(main["ratio"], ".3g"),
             "tf_grid_ratio_range": value_range(ratios["ratio"], ".3g")}
@@ -291,7 +315,8 @@ def phase_table(table: pd.DataFrame, chance_loss: float) -> pd.DataFrame:
 
 
 def phase_numbers(table: pd.DataFrame, chance_loss: float) -> dict[str, Any]:
-    """Glue: per variant the warmup gains' range over seeds and the largest trained c at T_wrm = 1."""
+    """Glue: per variant the warmup gains' range over seeds, the largest trained c at the shortest
+    T_wrm and the absolute eta_trgt = c / lambda_0 it stands for, and lambda_0's range."""
     best = largest_trained(table, chance_loss)
     shortest = best["warmup_steps"].min()
     numbers = {}
@@ -300,6 +325,9 @@ def phase_numbers(table: pd.DataFrame, chance_loss: float) -> dict[str, Any]:
         numbers[f"tf_gain_{variant}"] = value_range(gains, ".3g")
         at_one = best[(best["variant"] == variant) & (best["warmup_steps"] == shortest)]["c_max"]
         numbers[f"tf_cmax1_{variant}"] = value_range(at_one, "g")
+        lambdas = table[table["variant"] == variant].groupby("seed")["lambda_0"].first()
+        seeds = best[(best["variant"] == variant) & (best["warmup_steps"] == shortest)]["seed"]
+        numbers[f"tf_etamax1_{variant}"] = value_range(at_one.to_numpy() / lambdas.loc[seeds].to_numpy(), ".2g")
         numbers[f"tf_lambda0_sweep_{variant}"] = value_range(
             table[table["variant"] == variant].groupby("seed")["lambda_0"].first(), ".3g")
     return numbers
@@ -356,14 +384,20 @@ def sharpness_change(step: np.ndarray, value: np.ndarray, late_from: int) -> flo
 
 
 def sgd_trajectory_row(result: RunResult) -> dict[str, Any]:
-    """One SGD run: lambda at step 0, its late/initial change (late = the last quarter), the largest
-    eta_t lambda_t (2 is the GD threshold), the catapults, the outcome and final train loss."""
+    """One SGD run: lambda at step 0, the first measured step where eta_t lambda_t > 2 (-1: never) and
+    the largest lambda up to it over lambda at step 0 (sharpening before the threshold), the
+    late/initial change (late = the last quarter), the largest eta_t lambda_t (2 is the GD
+    threshold), the catapults, the outcome and final train loss."""
     steps = result.summary["config"]["steps"]
     step, value, eta = measured(result.records, "sharpness")
     loss = result.records["loss"].to_numpy(dtype=float)
     full = result.records["sharpness"].to_numpy(dtype=float)
     catapults = detect_catapults(loss, full, rise=CATAPULT_RISE, drop=CATAPULT_DROP, window=CATAPULT_WINDOW)
+    crossed = np.flatnonzero(value * eta > 2.0)
+    before = value[: crossed[0] + 1] if len(crossed) else value
     return {"lambda_start": float(value[0]) if len(value) else math.nan,
+            "cross_step": int(step[crossed[0]]) if len(crossed) else -1,
+            "rise_before_cross": float(before.max() / value[0]) if len(value) and value[0] > 0 else math.nan,
             "change": sharpness_change(step, value, (3 * steps) // 4),
             "max_eta_lambda": float(np.nanmax(value * eta)) if len(value) else math.nan,
             "catapults": len(catapults), "catapult_steps": [int(c.peak) for c in catapults],
@@ -371,7 +405,8 @@ def sgd_trajectory_row(result: RunResult) -> dict[str, Any]:
 
 
 def adam_trajectory_row(result: RunResult, warmup_steps: int, skip: int) -> dict[str, Any]:
-    """One Adam run: lambda^{P^-1 H} first measured, at the end of warmup (the last measurement at a
+    """One Adam run: lambda^{P^-1 H} first measured (and eta_t lambda^{P^-1 H} / 38 there), at the end
+    of warmup (the last measurement at a
     step <= T_wrm) and their ratio; the largest eta_t lambda^{P^-1 H}_t at steps >= ``skip`` over the
     threshold 38; outcome and final train loss."""
     step, value, eta = measured(result.records, "pre_sharpness")
@@ -379,7 +414,8 @@ def adam_trajectory_row(result: RunResult, warmup_steps: int, skip: int) -> dict
     upto = value[step <= warmup_steps]
     end = float(upto[-1]) if len(upto) else math.nan
     later = (step >= skip)
-    return {"pre_start": first, "pre_end_warmup": end, "pre_fall": end / first if first > 0 else math.nan,
+    return {"pre_start": first, "start_over_38": first * float(eta[0]) / ADAM_FACTOR if len(value) else math.nan,
+            "pre_end_warmup": end, "pre_fall": end / first if first > 0 else math.nan,
             "max_over_38": float(np.nanmax(value[later] * eta[later]) / ADAM_FACTOR) if later.any() else math.nan,
             "outcome": result.summary["outcome"], "final_train_loss": result.summary["final_train_loss"]}
 
@@ -441,10 +477,13 @@ def trajectory_numbers(sgd: pd.DataFrame, adam: pd.DataFrame) -> dict[str, Any]:
         numbers |= {f"tf_sgd_start_{variant}": value_range(s["lambda_start"], ".3g"),
                     f"tf_sgd_change_{variant}": value_range(s["change"], ".2f"),
                     f"tf_sgd_catapults_{variant}": value_range(s["catapults"], "d"),
+                    f"tf_sgd_cross_{variant}": value_range(s["cross_step"], "d"),
+                    f"tf_sgd_rise_{variant}": value_range(s["rise_before_cross"], ".2f"),
                     f"tf_sgd_eta_lambda_{variant}": value_range(s["max_eta_lambda"], ".3g"),
                     f"tf_adam_start_{variant}": value_range(a["pre_start"], ".3g"),
                     f"tf_adam_fall_{variant}": value_range(a["pre_fall"], ".2g"),
-                    f"tf_adam_over_{variant}": value_range(a["max_over_38"], ".2f")}
+                    f"tf_adam_over_{variant}": value_range(a["max_over_38"], ".2f"),
+                    f"tf_adam_start_over_{variant}": value_range(a["start_over_38"], ".2f")}
     return numbers
 
 
@@ -473,10 +512,21 @@ def critical_table(experiment: str, params: Mapping[str, Any], root: str | Path)
     return pd.DataFrame(rows)
 
 
-def critical_numbers(table: pd.DataFrame) -> dict[str, Any]:
-    """Glue: per variant the range of eta_c / (2/lambda_0) over seeds, capped searches, forward passes."""
+def advice_misses(critical: pd.DataFrame, phase: pd.DataFrame, chance_loss: float, c: float) -> int:
+    """How many (variant, seed) the search advises "no warmup needed" for eta_trgt = c / lambda_0 while
+    the phase diagram's run without warmup (the shortest T_wrm) at that c did not train."""
+    shortest = phase[(phase["warmup_steps"] == phase["warmup_steps"].min()) & (phase["c"] == c)]
+    ok = dict(zip(zip(shortest["variant"], shortest["seed"]), trained(shortest, chance_loss)))
+    return int(sum(advice == "no warmup needed" and not ok.get((variant, seed), True)
+                   for variant, seed, advice in zip(critical["variant"], critical["seed"], critical["advice"])))
+
+
+def critical_numbers(table: pd.DataFrame, misses: int = 0) -> dict[str, Any]:
+    """Glue: per variant the range of eta_c / (2/lambda_0) over seeds and the advice, the forward
+    passes, the capped searches and the advice's ``misses`` (:func:`advice_misses`)."""
     numbers = {"tf_crit_passes": value_range(table["forward_passes"], "d"),
-               "tf_crit_capped": int(table["capped"].sum())}
+               "tf_crit_capped": int(table["capped"].sum()), "tf_crit_misses": misses,
+               "tf_crit_runs": len(table)}
     for variant in VARIANTS:
         rows = table[table["variant"] == variant]
         numbers[f"tf_crit_ratio_{variant}"] = value_range(rows["eta_c_over_2_lambda0"], ".3g")
