@@ -790,7 +790,8 @@ def claim_values(sgd: Mapping[str, pd.DataFrame], extras: pd.DataFrame, adam: pd
                  improvement: Mapping[str, float], tol: float, extras_family: str,
                  seeds: Sequence[int]) -> dict[str, list[float]]:
     """Every claims row of the chapter (:mod:`warmup_lib.claims.chapter05`): row id -> one value per
-    seed, in ``seeds`` order (rows over several settings: setting-major, then seed).
+    seed, in ``seeds`` order; the rows over several settings (6a and 7: the four SGD families, 8a: the
+    two muP ones, 8b: the two SP ones) one value per setting and seed, setting-major.
 
     Args:
         sgd: family -> plain-SGD table (:data:`FAMILY_LABELS` order).
@@ -812,14 +813,14 @@ def claim_values(sgd: Mapping[str, pd.DataFrame], extras: pd.DataFrame, adam: pd
     gi_change = [gi_accuracy_change(adam, seed) for seed in seeds]
     effects = [extras_measurements(extras[extras["seed"] == seed]) for seed in seeds]
     return {
-        "6a": [min(gains[family].get(seed, math.nan) for family in FAMILY_LABELS) for seed in seeds],
+        "6a": [gains[family].get(seed, math.nan) for family in FAMILY_LABELS for seed in seeds],
         "6b": [gains["sp_mse"].get(seed, math.nan) / max(gains[family].get(seed, math.nan)
                                                          for family in FAMILY_LABELS if family != "sp_mse")
                for seed in seeds],
         "6c": [seed_gains(plain, "adam").get(seed, math.nan) for seed in seeds],
         "7": [trained_share(sgd[family], "sgd", improvement, tol, seed) for family in FAMILY_LABELS for seed in seeds],
-        "8a": [max(gaps["mup_mse"][i], gaps["mup_xent"][i]) for i in range(len(seeds))],
-        "8b": [min(gaps["sp_mse"][i], gaps["sp_xent"][i]) for i in range(len(seeds))],
+        "8a": [*gaps["mup_mse"], *gaps["mup_xent"]],
+        "8b": [*gaps["sp_mse"], *gaps["sp_xent"]],
         "10a": [failed_share(adam, seed) for seed in seeds],
         "10b": [trace["v_hat_ratio"] for trace in traces],
         "10e": [trace["collapse"] for trace in traces],
