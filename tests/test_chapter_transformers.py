@@ -192,3 +192,14 @@ def test_phase_numbers_give_gains_and_absolute_rates() -> None:
     numbers = tf.phase_numbers(phase, CHANCE)
     assert (numbers["tf_gain_no_ln"], numbers["tf_gain_ln"]) == ("4-4", "1-1")
     assert (numbers["tf_cmax1_ln"], numbers["tf_etamax1_no_ln"]) == ("8-8", "0.2-0.2")  # lambda_0 = 10
+
+
+def test_gpu_numbers_read_the_timing_record() -> None:
+    record = {"gpu": "X", "sgd_params": 1000, "lambda0_True": 20.0, "lambda0_False": 400.0,
+              "sgd_100": 1.0, "sgd_400": 4.0, "stack30_400": 20.0}
+    paper = {"sgd_eta": [1.0, 2.0, 4.0, 8.0, 16.0], "warmup_steps": [1, 64], "seeds": [0, 1, 2], "steps": 6000}
+    numbers = tf.gpu_numbers(record, paper)  # 60 runs
+    assert (numbers["tf_gpu_ratio"], numbers["tf_gpu_steps_s"], numbers["tf_gpu_stacked_s"]) == ("20", "100", "600")
+    assert numbers["tf_gpu_phase_hours"] == "0.2"  # 360,000 member-steps at 600 per second
+    assert set(tf.gpu_numbers(None, paper).values()) == {"-"} and set(numbers) == set(tf.GPU_NAMES)
+    assert tf.gpu_record() is not None  # committed in results/07_gpu

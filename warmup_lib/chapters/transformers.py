@@ -570,3 +570,47 @@ def claim_values(grid: pd.DataFrame, width: int, depth: int, phase: pd.DataFrame
             "3ta": _per_seed(sgd, "ln", "change", seeds), "3tb": _per_seed(sgd, "no_ln", "change", seeds),
             "5ta": _per_seed(adam, "ln", "pre_fall", seeds), "5tb": _per_seed(adam, "no_ln", "pre_fall", seeds),
             "5tc": over, "12t": passes}
+
+
+# --------------------------------------------------------------------------------- one GPU
+
+
+GPU_RECORD = Path(__file__).resolve().parents[2] / "results" / "07_gpu" / "lm4_128_h200.json"
+GPU_NAMES = ("tf_gpu_name", "tf_gpu_params", "tf_gpu_lambda0_ln", "tf_gpu_lambda0_no_ln", "tf_gpu_ratio",
+             "tf_gpu_steps_s", "tf_gpu_stacked_s", "tf_gpu_phase_runs", "tf_gpu_phase_hours")
+
+
+def gpu_record(path: Path = GPU_RECORD) -> dict[str, Any] | None:
+    """The committed one-GPU timing record (None outside a checkout of the repository)."""
+    import json
+
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def gpu_numbers(record: Mapping[str, Any] | None, paper: Mapping[str, Any]) -> dict[str, Any]:
+    """Glue from the one-GPU timing of LM-4-128 (``results/07_gpu/lm4_128_h200.json``, written by
+    ``lm4_128_h200.py`` beside it): lambda_0 of seed 0 with and without the final LN (10 batches,
+    float64) and their ratio, the parameter count, the sequential steps per second (from the
+    difference of a 400- and a 100-step run), the stacked member-steps per second (30 runs of 400
+    steps in one vectorised stack), and the runs of the ``paper`` preset's phase diagram (both
+    variants x sgd_eta x warmup_steps x seeds) and the hours they take at the stacked rate (an upper
+    bound: diverged runs stop early).
+
+    Args:
+        record: the JSON record.
+        paper: the paper preset's parameters.
+
+    Returns:
+        Glue name -> value ('-' for each when ``record`` is None).
+    """
+    if record is None:
+        return dict.fromkeys(GPU_NAMES, "-")
+    sequential = 300.0 / (record["sgd_400"] - record["sgd_100"])
+    stacked = 30 * 400 / record["stack30_400"]
+    ratio = record["lambda0_False"] / record["lambda0_True"]
+    runs = len(VARIANTS) * len(paper["sgd_eta"]) * len(paper["warmup_steps"]) * len(paper["seeds"])
+    return {"tf_gpu_name": record["gpu"], "tf_gpu_params": f"{record['sgd_params']:,}",
+            "tf_gpu_lambda0_ln": f"{record['lambda0_True']:.3g}",
+            "tf_gpu_lambda0_no_ln": f"{record['lambda0_False']:.3g}", "tf_gpu_ratio": f"{ratio:.3g}",
+            "tf_gpu_steps_s": f"{sequential:.0f}", "tf_gpu_stacked_s": f"{stacked:.0f}",
+            "tf_gpu_phase_runs": runs, "tf_gpu_phase_hours": f"{runs * paper['steps'] / stacked / 3600:.1f}"}
