@@ -237,7 +237,7 @@ TRANSFORMERS_TINY = {"n_train": 64, "n_test": 16, "context": 16, "width": 16, "d
                      "batch_size": 8, "steps": 12, "device": "cpu", "seeds": [0], "lambda0_widths": [16],
                      "lambda0_depths": [1], "lambda0_grid_batches": 1, "lambda0_batches": 1,
                      "sgd_eta": [2.0, 8.0], "warmup_steps": [1, 8], "traj_warmup": 8, "traj_steps": 12,
-                     "adam_warmup": 8, "adam_steps": 12}
+                     "adam_warmup": 8, "adam_steps": 12, "gi_eta": [0.004, 0.064], "gi_warmup_steps": [1, 8]}
 
 
 def test_transformers_paper_preset_is_the_papers_lm() -> None:

@@ -126,10 +126,23 @@ def test_sgd_row_counts_catapults_and_reads_eta_lambda() -> None:
     assert (row["cross_step"], row["rise_before_cross"]) == (-1, 1.0)  # eta lambda never above 2
 
 
+def _giadam(adam_max: float, gi_max: float) -> pd.DataFrame:
+    """An absolute Adam / GI-Adam sweep at T_wrm = 1: each trains up to its eta_max, fails above."""
+    rows = []
+    for seed in SEEDS:
+        for variant, eta_max in (("adam", adam_max), ("gi_adam", gi_max)):
+            for eta in (0.001, 0.004, 0.016, 0.064):
+                good = eta <= eta_max
+                rows.append({"variant": variant, "seed": seed, "warmup_steps": 1, "eta_trgt": eta, "c": math.nan,
+                             "outcome": "converged" if good else "failed",
+                             "final_test_loss": 2.5 if good else 3.0})
+    return pd.DataFrame(rows)
+
+
 def _values(ratio: float, phase: pd.DataFrame, change: dict[str, float], fall: float, over: float,
-            passes: int) -> dict[str, list[float]]:
+            passes: int, gi: tuple[float, float] = (0.004, 0.016)) -> dict[str, list[float]]:
     return tf.claim_values(_grid(ratio), 64, 2, phase, CHANCE, _sgd(change), _adam(fall, over), _critical(passes),
-                           SEEDS)
+                           _giadam(*gi), SEEDS)
 
 
 def test_claim_values_hold_where_the_paper_says_and_fail_otherwise() -> None:
@@ -137,7 +150,7 @@ def test_claim_values_hold_where_the_paper_says_and_fail_otherwise() -> None:
     holds = _verdicts(_values(100.0, papers, {"ln": 2.0, "no_ln": 0.3}, 0.01, 1.2, 12))
     assert set(holds.values()) == {"HOLDS"}
     flat = _phase({("ln", 1): 8.0, ("ln", 64): 8.0, ("no_ln", 1): 8.0, ("no_ln", 64): 8.0})
-    fails = _verdicts(_values(1.5, flat, {"ln": 0.9, "no_ln": 1.1}, 0.9, 3.0, 40))
+    fails = _verdicts(_values(1.5, flat, {"ln": 0.9, "no_ln": 1.1}, 0.9, 3.0, 40, gi=(0.016, 0.016)))
     assert set(fails.values()) == {"DOES NOT HOLD"}
     # 9a tests the paper's ~100x, 9b only the direction
     tenfold = _verdicts(_values(10.0, papers, {"ln": 2.0, "no_ln": 0.3}, 0.01, 1.2, 12))
@@ -203,3 +216,15 @@ def test_gpu_numbers_read_the_timing_record() -> None:
     assert numbers["tf_gpu_phase_hours"] == "0.2"  # 360,000 member-steps at 600 per second
     assert set(tf.gpu_numbers(None, paper).values()) == {"-"} and set(numbers) == set(tf.GPU_NAMES)
     assert tf.gpu_record() is not None  # committed in results/07_gpu
+
+
+def test_optimizer_gains_read_an_absolute_sweep_and_count_failures_as_untrained() -> None:
+    assert tf.optimizer_gains(_giadam(0.004, 0.064), CHANCE) == {0: 16.0, 1: 16.0, 2: 16.0}
+    assert tf.optimizer_gains(_giadam(0.0001, 0.004), CHANCE) == {0: math.inf, 1: math.inf, 2: math.inf}
+    numbers = tf.giadam_numbers(_giadam(0.004, 0.016), CHANCE)
+    assert (numbers["tf_gi_gain"], numbers["tf_gi_etamax_adam"]) == ("4-4", "0.004-0.004")
+    assert (numbers["tf_gi_common_eta"], numbers["tf_gi_loss_at_max_gi_adam"]) == ("0.004", "2.50-2.50")
+    sweep = tf.giadam_sweep("exp", config.notebook_parameters(CHAPTER, "book"))
+    assert sweep.eta_unit == "absolute" and set(sweep.variants) == {"adam", "gi_adam"}
+    table = tf.phase_table(_giadam(0.004, 0.016), CHANCE, tf.OPTIMIZER_LABELS)
+    assert table["largest trained eta per seed"].tolist() == ["0.004, 0.004, 0.004", "0.016, 0.016, 0.016"]

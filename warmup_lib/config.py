@@ -655,10 +655,12 @@ PRESETS["paper"]["04_gi_adam"] = {
 # units of 1/lambda_0 (lambda_0 of each variant and seed, lambda0_batches batches) x warmup_steps for the
 # SGD phase diagram; traj_*: the SGD warmup whose sharpness is tracked every sharpness_every steps;
 # adam_*: the Adam warmup (absolute eta) whose lambda^{P^-1 H} is tracked every pre_sharpness_every steps
-# (adam_skip: the first steps left out of the eta lambda / 38 check); crit_*: the eta_c search at init.
+# (adam_skip: the first steps left out of the eta lambda / 38 check); crit_*: the eta_c search at init;
+# gi_eta x gi_warmup_steps: the Adam / GI-Adam phase diagram of the Pre-LN LM (absolute eta_trgt).
 _TRANSFORMERS_COMMON = {"heads": 4, "crit_eta0": 1e-4, "crit_delta": 0.1, "crit_cap": 1000.0, "adam_skip": 8}
 PRESETS["smoke"]["07_transformers"] = {
     **_TRANSFORMERS_COMMON, "dataset": "chars", "data_root": None, "n_train": 64, "n_test": 16, "context": 16,
+    "gi_eta": [0.004, 0.064], "gi_warmup_steps": [1],
     "width": 16, "depth": 1, "heads": 2, "batch_size": 8, "steps": 12, "device": "cpu", "seeds": [0],
     "lambda0_widths": [8, 16], "lambda0_depths": [1, 2], "lambda0_grid_batches": 1, "lambda0_batches": 1,
     "sgd_eta": [2.0, 8.0], "warmup_steps": [1, 8], "executor": "sequential", "workers": 1,
@@ -667,6 +669,7 @@ PRESETS["smoke"]["07_transformers"] = {
 }
 PRESETS["book"]["07_transformers"] = {
     **_TRANSFORMERS_COMMON, "dataset": "chars", "data_root": None, "n_train": 2048, "n_test": 256,
+    "gi_eta": [0.001, 0.004, 0.016, 0.064, 0.256, 1.024, 4.096], "gi_warmup_steps": [1],
     "context": 32, "width": 64, "depth": 2, "batch_size": 32, "steps": 128, "device": "cpu", "seeds": [0, 1, 2],
     "lambda0_widths": [32, 64, 128], "lambda0_depths": [1, 2, 4], "lambda0_grid_batches": 2,
     "lambda0_batches": 1, "sgd_eta": [2.0, 4.0, 8.0, 16.0], "warmup_steps": [1, 64], "executor": "sequential",
@@ -675,6 +678,7 @@ PRESETS["book"]["07_transformers"] = {
 }
 PRESETS["paper"]["07_transformers"] = {
     **_TRANSFORMERS_COMMON, "dataset": "wikitext2", "data_root": None, "n_train": None, "n_test": None,
+    "gi_eta": [0.0001, 0.0004, 0.0016, 0.0064, 0.0256, 0.1024], "gi_warmup_steps": [1, 64, 256, 1024, 4096],
     "context": 64, "width": 128, "depth": 4, "batch_size": 64, "steps": 10_000, "device": "cuda",
     "seeds": [0, 1, 2], "lambda0_widths": [64, 128, 256, 512], "lambda0_depths": [1, 2, 4, 8],
     "lambda0_grid_batches": 10, "lambda0_batches": 10, "sgd_eta": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],

@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 
 from warmup_lib import plots
+from warmup_lib.analysis.phase import eta_axis
 from warmup_lib.analysis.records import measured
 from warmup_lib.analysis.trajectory import detect_catapults
 from warmup_lib.chapters import value_range  # noqa: F401 (the notebook's chapter.value_range)
@@ -251,20 +252,23 @@ def sgd_sweep(experiment: str, params: Mapping[str, Any]) -> Sweep:
 
 
 def trained(table: pd.DataFrame, chance_loss: float) -> pd.Series:
-    """Whether each run trained: it did not diverge and its final test loss is finite and below
+    """Whether each run trained: its outcome is 'converged' (it neither diverged nor failed: an Adam
+    run can stall) and its final test loss is finite and below
     ``chance_loss`` (log V, a uniform prediction).  The trainer's 'converged' alone is not enough
     for a language model: a run whose loss exploded to 1e17 without a NaN still beats 1.5 x chance
     accuracy by predicting the commonest character."""
     loss = pd.to_numeric(table["final_test_loss"], errors="coerce")
-    return (table["outcome"] != "diverged") & np.isfinite(loss) & (loss < chance_loss)
+    return (table["outcome"] == "converged") & np.isfinite(loss) & (loss < chance_loss)
 
 
 def largest_trained(table: pd.DataFrame, chance_loss: float) -> pd.DataFrame:
-    """Per (variant, seed, warmup_steps): the largest c whose run trained (0 when none did)."""
+    """Per (variant, seed, warmup_steps): the largest c (or absolute eta_trgt, for a sweep without
+    lambda_0) whose run trained (0 when none did), in the column c_max."""
     marked = table.assign(trained=trained(table, chance_loss))
+    axis = eta_axis(table)
     rows = []
     for (variant, seed, warmup), runs in marked.groupby(["variant", "seed", "warmup_steps"]):
-        good = runs.loc[runs["trained"], "c"]
+        good = runs.loc[runs["trained"], axis]
         rows.append({"variant": variant, "seed": seed, "warmup_steps": warmup,
                      "c_max": float(good.max()) if len(good) else 0.0})
     return pd.DataFrame(rows)
@@ -291,26 +295,29 @@ def phase_cells(table: pd.DataFrame, chance_loss: float) -> pd.DataFrame:
     return marked
 
 
-def plot_phase(table: pd.DataFrame, chance_loss: float) -> plt.Figure:
-    """Two phase diagrams (a) with and (b) without the final LN: colour and number = final test
-    loss (nats/char) averaged over the seeds that trained, hatched = no seed trained."""
+def plot_phase(table: pd.DataFrame, chance_loss: float, labels: Mapping[str, str] = LABELS) -> plt.Figure:
+    """One phase diagram per variant of ``labels`` (default (a) with and (b) without the final LN):
+    colour and number = final test loss (nats/char) averaged over the seeds that trained, hatched =
+    no seed trained."""
     cells = phase_cells(table, chance_loss)
-    fig, axes = plots.figure(ncols=2, figsize=(11.0, 4.0))
-    for ax, variant in zip(axes, VARIANTS):
+    fig, axes = plots.figure(ncols=len(labels), figsize=(5.5 * len(labels), 4.0))
+    for ax, (variant, label) in zip(axes, labels.items()):
         plots.plot_phase_diagram(ax, cells[cells["variant"] == variant], metric="final_test_loss", spread="range",
                                  cmap="viridis_r", fontsize=7.0)
-        ax.set_title(LABELS[variant])
+        ax.set_title(label)
     plots.label_panels(axes)
     return fig
 
 
-def phase_table(table: pd.DataFrame, chance_loss: float) -> pd.DataFrame:
-    """Per variant and T_wrm: the seeds' largest trainable c (as a list) and how many runs trained."""
+def phase_table(table: pd.DataFrame, chance_loss: float, labels: Mapping[str, str] = LABELS) -> pd.DataFrame:
+    """Per variant (named by ``labels``) and T_wrm: the seeds' largest trained c, or absolute
+    eta_trgt for an absolute sweep, in the order of the seeds."""
     best = largest_trained(table, chance_loss)
     rows = []
     for (variant, warmup), group in best.groupby(["variant", "warmup_steps"]):
-        rows.append({"variant": LABELS[variant], "T_wrm": warmup,
-                     "largest trained c per seed": ", ".join(f"{c:g}" for c in group.sort_values("seed")["c_max"])})
+        column = "largest trained c per seed" if eta_axis(table) == "c" else "largest trained eta per seed"
+        rows.append({"variant": labels[variant], "T_wrm": warmup,
+                     column: ", ".join(f"{c:g}" for c in group.sort_values("seed")["c_max"])})
     return pd.DataFrame(rows)
 
 
@@ -330,6 +337,52 @@ def phase_numbers(table: pd.DataFrame, chance_loss: float) -> dict[str, Any]:
         numbers[f"tf_etamax1_{variant}"] = value_range(at_one.to_numpy() / lambdas.loc[seeds].to_numpy(), ".2g")
         numbers[f"tf_lambda0_sweep_{variant}"] = value_range(
             table[table["variant"] == variant].groupby("seed")["lambda_0"].first(), ".3g")
+    return numbers
+
+
+OPTIMIZER_LABELS = {"adam": "Adam", "gi_adam": "GI-Adam"}
+
+
+def giadam_sweep(experiment: str, params: Mapping[str, Any]) -> Sweep:
+    """The Pre-LN LM (final LN) with Adam and GI-Adam at absolute eta_trgt in ``gi_eta`` x T_wrm in
+    ``gi_warmup_steps``, every seed (GI-Adam cannot be stacked: the sweep runs one run at a time)."""
+    base = with_schedule(base_config(params, True, optimizer="adam"), 0.001, 1, params["steps"])
+    return Sweep(experiment=f"{experiment}_giadam", base=base, eta_trgt=tuple(params["gi_eta"]), eta_unit="absolute",
+                 warmup_steps=tuple(params["gi_warmup_steps"]), seeds=tuple(params["seeds"]),
+                 variants={name: {"optim.name": name} for name in OPTIMIZER_LABELS})
+
+
+def optimizer_gains(table: pd.DataFrame, chance_loss: float) -> dict[int, float]:
+    """Per seed, at the shortest T_wrm: GI-Adam's largest trained eta_trgt over Adam's (inf when only
+    GI-Adam trains, NaN when neither does)."""
+    best = largest_trained(table, chance_loss)
+    best = best[best["warmup_steps"] == best["warmup_steps"].min()]
+    gains = {}
+    for seed, rows in best.groupby("seed"):
+        by = dict(zip(rows["variant"], rows["c_max"]))
+        adam, gi = by.get("adam", 0.0), by.get("gi_adam", 0.0)
+        gains[int(seed)] = gi / adam if adam > 0 else (math.inf if gi > 0 else math.nan)
+    return gains
+
+
+def giadam_numbers(table: pd.DataFrame, chance_loss: float) -> dict[str, Any]:
+    """Glue: the gains GI-Adam / Adam, and per optimizer at the shortest T_wrm the largest trained
+    eta_trgt over the seeds, the final test losses at the largest eta_trgt both trained
+    (tf_gi_common_eta), at the smallest eta_trgt, and each seed's best."""
+    best = largest_trained(table, chance_loss)
+    best = best[best["warmup_steps"] == best["warmup_steps"].min()]
+    numbers = {"tf_gi_gain": value_range(optimizer_gains(table, chance_loss).values(), ".3g")}
+    shortest = table[table["warmup_steps"] == table["warmup_steps"].min()]
+    good = shortest[trained(shortest, chance_loss)]
+    common = good.groupby("variant")["eta_trgt"].max().min() if len(good) else math.nan
+    numbers["tf_gi_common_eta"] = f"{common:g}"
+    for name in OPTIMIZER_LABELS:
+        numbers[f"tf_gi_etamax_{name}"] = value_range(best[best["variant"] == name]["c_max"], "g")
+        mine = good[good["variant"] == name]
+        numbers[f"tf_gi_loss_at_max_{name}"] = value_range(mine[mine["eta_trgt"] == common]["final_test_loss"], ".2f")
+        numbers[f"tf_gi_best_{name}"] = value_range(mine.groupby("seed")["final_test_loss"].min(), ".2f")
+        numbers[f"tf_gi_smallest_{name}"] = value_range(
+            mine[mine["eta_trgt"] == shortest["eta_trgt"].min()]["final_test_loss"], ".2f")
     return numbers
 
 
@@ -543,7 +596,7 @@ def _per_seed(table: pd.DataFrame, variant: str, column: str, seeds: Sequence[in
 
 
 def claim_values(grid: pd.DataFrame, width: int, depth: int, phase: pd.DataFrame, chance_loss: float,
-                 sgd: pd.DataFrame, adam: pd.DataFrame, critical: pd.DataFrame,
+                 sgd: pd.DataFrame, adam: pd.DataFrame, critical: pd.DataFrame, giadam: pd.DataFrame,
                  seeds: Sequence[int]) -> dict[str, list[float]]:
     """Per-seed values of the rows of ``warmup_lib.claims.chapter07`` (in ``seeds``' order).
 
@@ -554,6 +607,7 @@ def claim_values(grid: pd.DataFrame, width: int, depth: int, phase: pd.DataFrame
     * 5ta / 5tb: lambda^{P^-1 H} at the end of warmup / first measured, with / without the final LN.
     * 5tc: the larger over both variants of max eta_t lambda^{P^-1 H}_t / 38 after the first steps.
     * 12t: the larger over both variants of the search's trial forward passes.
+    * 13t: GI-Adam's largest trained eta_trgt over Adam's without warmup (:func:`optimizer_gains`).
     """
     ratios = lambda0_ratios(grid)
     main = ratios[(ratios["width"] == width) & (ratios["depth"] == depth)].set_index("seed")["ratio"]
@@ -569,7 +623,8 @@ def claim_values(grid: pd.DataFrame, width: int, depth: int, phase: pd.DataFrame
     return {"9a": ratio, "9b": ratio, "9c": no_ln, "9d": relative,
             "3ta": _per_seed(sgd, "ln", "change", seeds), "3tb": _per_seed(sgd, "no_ln", "change", seeds),
             "5ta": _per_seed(adam, "ln", "pre_fall", seeds), "5tb": _per_seed(adam, "no_ln", "pre_fall", seeds),
-            "5tc": over, "12t": passes}
+            "5tc": over, "12t": passes,
+            "13t": [optimizer_gains(giadam, chance_loss).get(seed, math.nan) for seed in seeds]}
 
 
 # --------------------------------------------------------------------------------- one GPU
