@@ -228,3 +228,9 @@ def test_optimizer_gains_read_an_absolute_sweep_and_count_failures_as_untrained(
     assert sweep.eta_unit == "absolute" and set(sweep.variants) == {"adam", "gi_adam"}
     table = tf.phase_table(_giadam(0.004, 0.016), CHANCE, tf.OPTIMIZER_LABELS)
     assert table["largest trained eta per seed"].tolist() == ["0.004, 0.004, 0.004", "0.016, 0.016, 0.016"]
+
+
+def test_phase_cells_mark_exploded_runs_failed_and_nan_runs_diverged() -> None:
+    table = pd.DataFrame({"outcome": ["converged", "converged", "diverged", "failed"],
+                          "final_test_loss": [2.0, 1e17, math.nan, 3.0]})
+    assert tf.phase_cells(table, CHANCE)["outcome"].tolist() == ["converged", "failed", "diverged", "failed"]

@@ -255,8 +255,8 @@ def trained(table: pd.DataFrame, chance_loss: float) -> pd.Series:
     """Whether each run trained: its outcome is 'converged' (it neither diverged nor failed: an Adam
     run can stall) and its final test loss is finite and below
     ``chance_loss`` (log V, a uniform prediction).  The trainer's 'converged' alone is not enough
-    for a language model: a run whose loss exploded to 1e17 without a NaN still beats 1.5 x chance
-    accuracy by predicting the commonest character."""
+    for a language model: a run whose loss exploded without a NaN still beats 1.5 x chance accuracy
+    by predicting the commonest character."""
     loss = pd.to_numeric(table["final_test_loss"], errors="coerce")
     return (table["outcome"] == "converged") & np.isfinite(loss) & (loss < chance_loss)
 
@@ -288,10 +288,12 @@ def seed_gains(table: pd.DataFrame, chance_loss: float, variant: str) -> dict[in
 
 
 def phase_cells(table: pd.DataFrame, chance_loss: float) -> pd.DataFrame:
-    """The table a phase-diagram panel draws: a run that did not train counts as 'diverged', and
-    its loss column is left out of the means (plots.plot_phase_diagram averages converged seeds)."""
+    """The table a phase-diagram panel draws: a run that trained is 'converged', one that did not is
+    'diverged' when its loss became NaN and 'failed' otherwise (an Adam stall, or a loss that ended
+    above chance without a NaN); plots.plot_phase_diagram averages the converged seeds only."""
     marked = table.copy()
-    marked["outcome"] = np.where(trained(table, chance_loss), "converged", "diverged")
+    marked["outcome"] = np.where(trained(table, chance_loss), "converged",
+                                 np.where(table["outcome"] == "diverged", "diverged", "failed"))
     return marked
 
 
