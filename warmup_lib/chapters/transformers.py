@@ -347,7 +347,7 @@ OPTIMIZER_LABELS = {"adam": "Adam", "gi_adam": "GI-Adam"}
 
 def giadam_sweep(experiment: str, params: Mapping[str, Any]) -> Sweep:
     """The Pre-LN LM (final LN) with Adam and GI-Adam at absolute eta_trgt in ``gi_eta`` x T_wrm in
-    ``gi_warmup_steps``, every seed (GI-Adam cannot be stacked: the sweep runs one run at a time)."""
+    ``gi_warmup_steps``, every seed (the vectorised executor stacks the Adam runs; GI-Adam runs one at a time)."""
     base = with_schedule(base_config(params, True, optimizer="adam"), 0.001, 1, params["steps"])
     return Sweep(experiment=f"{experiment}_giadam", base=base, eta_trgt=tuple(params["gi_eta"]), eta_unit="absolute",
                  warmup_steps=tuple(params["gi_warmup_steps"]), seeds=tuple(params["seeds"]),
