@@ -156,7 +156,7 @@ def test_critical_paper_preset_runs_on_cpu_with_tiny_shapes(tmp_path: Path, monk
                                                             fabricated_cifar10: Path, isolated_results: Path,
                                                             repo_root: Path) -> None:
     printed = run_paper_preset_with_tiny_shapes(CRITICAL, CRITICAL_TINY, tmp_path, monkeypatch, repo_root)
-    assert "(12a)" in printed and "(15c)" in printed  # the claims cell ran to its end
+    assert "\n12a " in printed and "\n15c " in printed  # the claims cell ran to its end
     stored = {path.name for path in isolated_results.iterdir()}
     assert "06_paper_critical_lr_warmup" in stored
     assert any(name.startswith("06_paper_critical_lr_warmup_pcw_") for name in stored)

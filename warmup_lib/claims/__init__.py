@@ -8,13 +8,9 @@
 
 from warmup_lib.claims.evidence import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, Criterion, verdict
 from warmup_lib.claims.spec import KINDS, ClaimSpec, Evidence, PaperClaim
-from warmup_lib.claims.table import (
-    Claim, claims_table, evidence_table, format_value, notebook_claims, parse_claims_table, print_claims,
-    print_evidence,
-)
+from warmup_lib.claims.table import evidence_table, notebook_claims, parse_claims_table, print_evidence
 
 __all__ = [
     "DOES_NOT_HOLD", "HOLDS", "INCONCLUSIVE", "VERDICTS", "Criterion", "verdict", "KINDS", "ClaimSpec",
-    "Evidence", "PaperClaim", "Claim", "claims_table", "evidence_table", "format_value", "notebook_claims",
-    "parse_claims_table", "print_claims", "print_evidence",
+    "Evidence", "PaperClaim", "evidence_table", "notebook_claims", "parse_claims_table", "print_evidence",
 ]

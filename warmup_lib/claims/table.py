@@ -9,96 +9,12 @@ exactly, so the output is deterministic: numbers are printed with a fixed number
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from warmup_lib.claims.evidence import DOES_NOT_HOLD, HOLDS
 from warmup_lib.claims.spec import Evidence
 
 EVIDENCE_COLUMNS = ("id", "claim", "paper", "ours", "criterion", "verdict")
-
-
-def format_value(value: float | int | str, digits: int = 2) -> str:
-    """``value`` with ``digits`` decimals (ints as ints, strings as they are, -0.00 as 0.00, NaN as 'nan').
-
-    Args:
-        value: the measured value: a float, an int or a str (bool is refused).
-        digits: the decimals of a float.
-
-    Returns:
-        The text.
-
-    Raises:
-        ValueError: when ``value`` is not a float, an int or a str (or is a bool).
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"value: got {value!r}; must be a float, an int or a str")
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "nan"
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim tested in a chapter: its text, the measured value, and whether the claim holds."""
-
-    label: str
-    text: str
-    measured: float | int | str
-    holds: bool
-    digits: int = 2
-
-    @property
-    def verdict(self) -> str:
-        """'HOLDS' when the claim holds, else 'DOES NOT HOLD'."""
-        return HOLDS if self.holds else DOES_NOT_HOLD
-
-    @property
-    def measured_text(self) -> str:
-        """The measured value as printed in the table (:func:`format_value` with ``digits``)."""
-        return format_value(self.measured, self.digits)
-
-
-def claims_table(claims: Sequence[Claim]) -> str:
-    """A fixed-width text table with columns claim, measured, verdict (one row per claim, in order).
-
-    Args:
-        claims: the chapter's claims, at least one.
-
-    Returns:
-        The table: a header, a dashed rule, then one row per claim ("(label)", text, measured,
-        verdict), columns left-aligned and two spaces apart, trailing spaces stripped.
-
-    Raises:
-        ValueError: when ``claims`` is empty.
-    """
-    if not claims:
-        raise ValueError("claims: got an empty list; a chapter tests at least one claim")
-    rows = [("", "claim", "measured", "verdict")]
-    rows += [(f"({c.label})", c.text, c.measured_text, c.verdict) for c in claims]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def print_claims(claims: Sequence[Claim]) -> None:
-    """Print :func:`claims_table` (the claims cell's only output).
-
-    Args:
-        claims: the chapter's claims, at least one.
-
-    Raises:
-        ValueError: when ``claims`` is empty.
-    """
-    print(claims_table(claims))
 
 
 def fixed_width_table(rows: Sequence[Sequence[str]]) -> str:
@@ -153,7 +69,7 @@ def print_evidence(evidence: Sequence[Evidence]) -> None:
 
 
 def parse_claims_table(text: str) -> list[dict[str, str]]:
-    """Read back a table printed by :func:`evidence_table` (or :func:`claims_table`): one dict per row.
+    """Read back a table printed by :func:`evidence_table` : one dict per row.
 
     The dashed rule under the header gives each column's width, so cells may hold spaces.  The
     keys are the header's words; the first column is always ``label`` (its text without
