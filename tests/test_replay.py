@@ -49,8 +49,10 @@ EIGEN_RTOL = 1e-2  # eigensolver stopping tolerance 1e-3, with room; largest see
 
 
 def _experiments() -> list[str]:
+    # folders without a stored run (results/gpu, results/07_gpu) hold summaries of GPU runs, not runs
     return sorted(path.name for path in RESULTS.iterdir()
-                  if path.is_dir() and not path.name.startswith(".") and path.name not in NOT_REPLAYABLE)
+                  if path.is_dir() and not path.name.startswith(".") and path.name not in NOT_REPLAYABLE
+                  and any(path.glob(f"*/{store.RUN_FILE}")))
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,9 +66,16 @@ def _cost(cfg: dict) -> int:
 
 
 def cheapest_run(experiment: str) -> RunConfig:
-    """The config of the cheapest committed run of ``experiment`` (ties: the smallest run id)."""
-    configs = {path.parent.name: json.loads(path.read_text())["config"]
-               for path in (RESULTS / experiment).glob(f"*/{store.RUN_FILE}") if not path.parent.name.startswith(".")}
+    """The config of the cheapest committed run of ``experiment`` that converged (ties: the smallest run id;
+    any run when none converged).
+
+    A run that diverged or failed sits near a boundary, where float32 rounding of another thread count can
+    decide its outcome (seen: a chapter-05 run at the stall threshold, 'failed' with one thread and
+    'converged' with two), so the sample prefers runs whose outcome rounding cannot flip."""
+    stored = {path.parent.name: json.loads(path.read_text())
+              for path in (RESULTS / experiment).glob(f"*/{store.RUN_FILE}") if not path.parent.name.startswith(".")}
+    converged = {run: record["config"] for run, record in stored.items() if record["summary"].get("outcome") == "converged"}
+    configs = converged or {run: record["config"] for run, record in stored.items()}
     _, run = min((_cost(cfg), run) for run, cfg in configs.items())
     return RunConfig.from_dict(configs[run])
 
