@@ -191,22 +191,21 @@ def scorecard_markdown(rows: pd.DataFrame, paper_claims: Sequence[PaperClaim] = 
         The markdown text.
     """
     chosen = rows[rows["kind"].isin(kinds)]
+    def line(claim: str, row) -> dict[str, str]:
+        return {"claim": claim, "row": row.id, "what we test": f"{row.statement} ({row.metric})",
+                "paper": row.paper, "ours": row.ours, "scale": row.scale, "verdict": f"**{row.verdict}**",
+                "shown in": section_link(row.chapter, row.section)}
+
     lines = []
     for claim in paper_claims:
         mine = chosen[chosen["paper_claim"] == claim.number]
         if mine.empty and "paper" in kinds:
             lines.append({"claim": f"{claim.number}", "row": "", "what we test": claim.statement, "paper": "",
                           "ours": "", "scale": "", "verdict": NOT_TESTED, "shown in": ""})
-        for position, row in enumerate(mine.itertuples()):
-            lines.append({"claim": f"{claim.number}" if position == 0 else "", "row": row.id,
-                          "what we test": f"{row.statement} ({row.metric})", "paper": row.paper, "ours": row.ours,
-                          "scale": row.scale, "verdict": f"**{row.verdict}**",
-                          "shown in": section_link(row.chapter, row.section)})
+        lines += [line(f"{claim.number}" if position == 0 else "", row)
+                  for position, row in enumerate(mine.itertuples())]
     if "textbook" in kinds:
-        for row in chosen[chosen["paper_claim"] == 0].itertuples():
-            lines.append({"claim": "-", "row": row.id, "what we test": f"{row.statement} ({row.metric})",
-                          "paper": row.paper, "ours": row.ours, "scale": row.scale, "verdict": f"**{row.verdict}**",
-                          "shown in": section_link(row.chapter, row.section)})
+        lines += [line("-", row) for row in chosen[chosen["paper_claim"] == 0].itertuples()]
     columns = ["claim", "row", "what we test", "paper", "ours", "scale", "verdict", "shown in"]
     return markdown_table(pd.DataFrame(lines, columns=columns))
 

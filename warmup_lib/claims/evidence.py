@@ -141,9 +141,8 @@ def spread_text(values: Sequence[float], digits: int = 2) -> str:
     finite = [value for value in numbers if not math.isnan(value)]
     if len(numbers) == 1 or not finite:
         return f"{_format(numbers[0] if len(numbers) == 1 else math.nan, digits)} (n={len(numbers)})"
-    mean = math.fsum(finite) / len(finite) if all(math.isfinite(v) for v in finite) else \
-        (math.inf if max(finite) == math.inf and min(finite) > -math.inf else
-         -math.inf if min(finite) == -math.inf and max(finite) < math.inf else math.nan)
+    # fsum for finite values (exact); with an infinity, plain sum gives +-inf, or NaN for inf - inf
+    mean = (math.fsum(finite) if all(math.isfinite(v) for v in finite) else sum(finite)) / len(finite)
     return (f"{_format(mean, digits)} ({_format(min(finite), digits)}..{_format(max(finite), digits)}, "
             f"n={len(numbers)})")
 
