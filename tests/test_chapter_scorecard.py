@@ -48,14 +48,14 @@ def _chapter(folder: Path, stem: str, ids: list[str], title: str | None) -> Path
 def _rows(tmp_path: Path):
     _chapter(tmp_path, "01_first", ["T1", "1a"], title="The first chapter")
     _chapter(tmp_path, "02_second", ["2a", "1b", "2b"], title=None)
-    _chapter(tmp_path, "08_scorecard", ["1a"], title="Scorecard")
+    _chapter(tmp_path, "09_scorecard", ["1a"], title="Scorecard")
     (tmp_path / "notes.ipynb").write_text("{}")  # not a chapter: no NN_ prefix
-    return scorecard.gather_rows(scorecard.chapter_paths(tmp_path, exclude="08_scorecard"), REGISTRY)
+    return scorecard.gather_rows(scorecard.chapter_paths(tmp_path, exclude="09_scorecard"), REGISTRY)
 
 
 def test_chapter_paths_and_titles(tmp_path: Path) -> None:
     _rows(tmp_path)
-    paths = scorecard.chapter_paths(tmp_path, exclude="08_scorecard")
+    paths = scorecard.chapter_paths(tmp_path, exclude="09_scorecard")
     assert [path.name for path in paths] == ["01_first.ipynb", "02_second.ipynb"]
     assert scorecard.chapter_title(paths[0]) == "The first chapter"
     assert scorecard.chapter_title(paths[1]) == "02_second"  # no markdown cell starts with '# '

@@ -30,7 +30,9 @@ def test_paper_claims_are_the_checklist_1_to_15():
 @pytest.mark.parametrize("spec", registry.REGISTRY.values(), ids=list(registry.REGISTRY))
 def test_row_is_well_formed(spec):
     assert spec.kind in KINDS
-    assert (spec.paper_claim == 0) == (spec.kind == "textbook"), "textbook rows, and only they, have claim 0"
+    # textbook rows have claim 0; rows beyond the paper may too (claims of later work); evidence has 1-15
+    assert spec.kind != "textbook" or spec.paper_claim == 0, "a textbook row tests no claim of the paper"
+    assert spec.paper_claim != 0 or spec.kind in ("textbook", "beyond"), "a claim-0 row is textbook or beyond"
     assert 0 <= spec.paper_claim <= 15
     assert (NOTEBOOKS / f"{spec.chapter}.ipynb").is_file(), f"{spec.id}: no notebook {spec.chapter}"
     assert spec.statement and spec.metric and spec.paper_value and spec.scale and spec.section

@@ -25,7 +25,7 @@ DATASET_TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437, "cifar10": 50000, "cifar
 ARCHS = ("fcn", "cnn1d", "wrn", "gpt")
 PARAMETERISATIONS = ("sp", "mup", "simple_mup")
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
-OPTIMIZERS = ("sgd", "adam", "gi_adam", "ri_adam", "radam")
+OPTIMIZERS = ("sgd", "adam", "gi_adam", "ri_adam", "radam", "adopt")
 WARMUPS = ("polynomial", "from_init")
 DECAYS = ("constant", "cosine")
 LOSSES = ("mse", "xent")
@@ -180,8 +180,9 @@ class ModelConfig:
 class OptimConfig:
     """Optimizer.  'sgd' with ``momentum`` > 0 is heavy-ball SGD (torch.optim.SGD, dampening 0).
     'adam' is torch.optim.Adam, 'gi_adam' / 'ri_adam' are :class:`warmup_lib.GIAdam` with
-    v0 = g0^2 / v0 = r^2 (||r|| = ||g0||), 'radam' is torch.optim.RAdam.  No weight decay anywhere,
-    as in the paper."""
+    v0 = g0^2 / v0 = r^2 (||r|| = ||g0||), 'radam' is torch.optim.RAdam, 'adopt' is
+    :class:`warmup_lib.optim.adopt.ADOPT` (clip t^(1/4); its first update only stores v0 = g0^2,
+    ``eps`` > 0 is the floor of sqrt(v)).  No weight decay anywhere, as in the paper."""
 
     name: str = "sgd"
     momentum: float = 0.0
@@ -199,6 +200,7 @@ class OptimConfig:
             value = getattr(self, name)
             _require(0.0 <= value < 1.0, f"optim.{name}", f"got {value!r}; must be in [0, 1)")
         _require_positive(self.eps, "optim.eps", allow_zero=True)
+        _require(self.name != "adopt" or self.eps > 0, "optim.eps", "ADOPT divides by max(sqrt(v), eps): must be > 0")
 
 
 @dataclass(frozen=True)
@@ -535,7 +537,7 @@ PRESETS["paper"]["02_sgd_warmup_mechanisms"] = {
 
 # The scorecard gathers the claims cells of the executed chapters; it has no setting of its own.
 for _preset in PRESET_NAMES:
-    PRESETS[_preset]["08_scorecard"] = {}
+    PRESETS[_preset]["09_scorecard"] = {}
 
 
 def notebook_parameters(notebook: str, preset: str) -> dict[str, Any]:

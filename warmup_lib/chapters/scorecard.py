@@ -1,4 +1,4 @@
-"""The scorecard chapter (notebooks/08_scorecard.ipynb): every claims row of the book, by paper claim.
+"""The scorecard chapter (notebooks/09_scorecard.ipynb): every claims row of the book, by paper claim.
 
 Each chapter prints its rows of the claims registry (:mod:`warmup_lib.claims.registry`) with our
 values and verdicts.  The scorecard reads those printed tables back from the executed notebooks

@@ -2,7 +2,7 @@
 
 The paper's claims (:data:`PAPER_CLAIMS`) are the reproduction checklist of Kalra & Barkeshli
 (2024), claims 1-15.  Each chapter's rows live in its own module (``warmup_lib.claims.chapter01``
-... ``chapter07``, a tuple ``ROWS`` of :class:`~warmup_lib.claims.spec.ClaimSpec`), written before
+... ``chapter08``, a tuple ``ROWS`` of :class:`~warmup_lib.claims.spec.ClaimSpec`), written before
 the runs are read; :data:`REGISTRY` joins them.  A chapter computes one value per seed for each of
 its rows and prints :func:`chapter_evidence`; the scorecard reads those tables back and groups
 them by paper claim.  Textbook checks (the primer's) have ``paper_claim = 0`` and are never
@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 
-from warmup_lib.claims import chapter01, chapter02, chapter03, chapter04, chapter05, chapter06, chapter07
+from warmup_lib.claims import (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06, chapter07,
+                               chapter08)
 from warmup_lib.claims.spec import ClaimSpec, Evidence, PaperClaim
 
 PAPER_CLAIMS: tuple[PaperClaim, ...] = (
@@ -47,7 +48,7 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
 )
 
 CHAPTER_MODULES: tuple[ModuleType, ...] = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06,
-                                          chapter07)
+                                          chapter07, chapter08)
 
 
 def _collect(modules: Sequence[ModuleType]) -> dict[str, ClaimSpec]:
