@@ -16,6 +16,7 @@ chapter helpers live in ``warmup_lib.chapters`` and the command line in ``warmup
 __version__ = "0.1.0"
 
 # Optimizers
+from warmup_lib.optim.adopt import ADOPT
 from warmup_lib.optim.giadam import GIAdam
 
 # Warmup tools: the critical learning rate and the warmups built on it
@@ -42,7 +43,7 @@ from warmup_lib.runs.train import run
 
 __all__ = [
     # optimizers
-    "GIAdam",
+    "GIAdam", "ADOPT",
     # warmup tools
     "critical_lr", "suggest_warmup", "t_reach", "t_save", "PersistentCatapultWarmup",
     # curvature

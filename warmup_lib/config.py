@@ -200,7 +200,8 @@ class OptimConfig:
             value = getattr(self, name)
             _require(0.0 <= value < 1.0, f"optim.{name}", f"got {value!r}; must be in [0, 1)")
         _require_positive(self.eps, "optim.eps", allow_zero=True)
-        _require(self.name != "adopt" or self.eps > 0, "optim.eps", "ADOPT divides by max(sqrt(v), eps): must be > 0")
+        _require(self.name != "adopt" or self.eps > 0, "optim.eps",
+                 f"got {self.eps!r}; ADOPT divides by max(sqrt(v), eps), so it needs eps > 0")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@
   ``optax.radam``).
 * 'gi_adam' / 'ri_adam': :class:`warmup_lib.optim.giadam.GIAdam` with v0 = g0^2 / v0 = r^2 (||r|| = ||g0||);
   g0 comes from one extra training batch (:func:`initialise_second_moment`), as in the authors' code.
+* 'adopt': :class:`warmup_lib.optim.adopt.ADOPT` with the clip t^(1/4); its first update only stores
+  v0 = g0^2 (no extra batch: update 0 leaves the parameters where they are).
 
 No weight decay anywhere, as in the paper.  Learning rates are set by the trainer before every
 update (group["lr"] = group["lr_mult"] * eta_t), so the optimizers are built with lr = 0.
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from warmup_lib.config import OptimConfig
+from warmup_lib.config import OPTIMIZERS, OptimConfig
 from warmup_lib.curvature.hessian import LossFn
+from warmup_lib.optim.adopt import ADOPT
 from warmup_lib.optim.giadam import GIAdam
 
 GRADIENT_INIT_V0 = {"gi_adam": "grad", "ri_adam": "random"}  # optimizers that need g0 before training
@@ -28,13 +31,14 @@ def build_optimizer(cfg: OptimConfig, param_groups: list[dict]) -> torch.optim.O
     Built with lr = 0 (the trainer sets each group's rate before every update) and no weight decay.
 
     Args:
-        cfg: the optimizer's config: name ('sgd', 'adam', 'radam', 'gi_adam', 'ri_adam'), beta1,
+        cfg: the optimizer's config: name ('sgd', 'adam', 'radam', 'gi_adam', 'ri_adam', 'adopt'), beta1,
             beta2, eps and (for 'sgd') momentum.
         param_groups: torch param groups.
 
     Returns:
-        ``torch.optim.SGD``, ``Adam``, ``RAdam``, or :class:`~warmup_lib.optim.giadam.GIAdam` with
-        v0 = "grad" ('gi_adam') or "random" ('ri_adam').
+        ``torch.optim.SGD``, ``Adam``, ``RAdam``, :class:`~warmup_lib.optim.giadam.GIAdam` with
+        v0 = "grad" ('gi_adam') or "random" ('ri_adam'), or :class:`~warmup_lib.optim.adopt.ADOPT`
+        ('adopt', clip_exponent 1/4).
 
     Raises:
         ValueError: if ``cfg.name`` is not one of those names.
@@ -48,7 +52,9 @@ def build_optimizer(cfg: OptimConfig, param_groups: list[dict]) -> torch.optim.O
         return torch.optim.RAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps)
     if cfg.name in GRADIENT_INIT_V0:
         return GIAdam(param_groups, lr=0.0, betas=betas, eps=cfg.eps, v0=GRADIENT_INIT_V0[cfg.name])
-    raise ValueError(f"optim.name: got {cfg.name!r}; allowed values are 'sgd', 'adam', 'radam', 'gi_adam', 'ri_adam'")
+    if cfg.name == "adopt":
+        return ADOPT(param_groups, lr=0.0, betas=betas, eps=cfg.eps)
+    raise ValueError(f"optim.name: got {cfg.name!r}; allowed values are {', '.join(map(repr, OPTIMIZERS))}")
 
 
 def initialise_second_moment(optimizer: torch.optim.Optimizer, model: torch.nn.Module, loss_fn: LossFn,
