@@ -1,0 +1,142 @@
+"""Chapter 8 (every warmup remedy head to head): the plan's configs, the readings on fabricated tables
+(both ways: rows that must pass and rows that must fail), and the signal leads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from warmup_lib.chapters import warmup_remedies as wr
+from warmup_lib.claims.chapter08 import ROWS
+from warmup_lib.config import notebook_parameters
+
+PARAMS = notebook_parameters("08_warmup_remedies", "smoke")
+
+
+def _base(optimizer: str = "adam", steps: int = 400):
+    return wr.task_config({**PARAMS["tasks"]["fcn"], "steps": steps}, optimizer, 0.99, 0)
+
+
+def test_every_remedy_applies_to_its_optimizers_only():
+    assert [r.key for r in wr.remedies_for("sgd")] == ["none", "linear", "eta_c", "pcw", "cdat"]
+    assert len(wr.remedies_for("adam")) == len(wr.REMEDIES)
+    with pytest.raises(ValueError, match="optimizer"):
+        wr.remedies_for("lamb")
+
+
+def test_remedy_configs_set_what_each_remedy_changes():
+    base, params = _base(), {"linear_fractions": [0.05, 0.5]}
+    linear = wr.remedy_configs("linear", base, 0.01, params, None)
+    assert [length for length, _ in linear] == [20, 200]
+    assert all(cfg.schedule.warmup_steps == length and cfg.schedule.eta_trgt == 0.01 for length, cfg in linear)
+    (length, untuned), = wr.remedy_configs("untuned_linear", base, 0.01, params, None)
+    assert length == untuned.schedule.warmup_steps == 200  # 2 / (1 - 0.99)
+    (tau, exponential), = wr.remedy_configs("exponential", base, 0.01, params, None)
+    assert tau == 100 and exponential.schedule.warmup == "exponential"
+    (length, from_eta_c), = wr.remedy_configs("eta_c", base, 0.01, params, 0.003)
+    assert (length, from_eta_c.schedule.warmup, from_eta_c.schedule.eta_init) == (200, "from_init", 0.003)
+    for remedy in ("radam", "gi_adam", "ri_adam", "adopt"):
+        (_, cfg), = wr.remedy_configs(remedy, base, 0.01, params, None)
+        assert cfg.optim.name == remedy and cfg.schedule.warmup_steps == 1
+    for remedy in ("none", "pcw", "cdat"):
+        (_, cfg), = wr.remedy_configs(remedy, base, 0.01, params, None)
+        assert cfg == base.replace(**{"schedule.eta_trgt": 0.01})
+    with pytest.raises(ValueError, match="remedy"):
+        wr.remedy_configs("lookahead", base, 0.01, params, None)
+
+
+def test_untuned_warmups_are_capped_at_the_run_length():
+    (length, cfg), = wr.remedy_configs("untuned_linear", _base(steps=50), 0.01, {"linear_fractions": [0.5]}, None)
+    assert length == cfg.schedule.warmup_steps == 50
+
+
+def _runs(outcomes, losses, eta=(0.001, 0.002, 0.004, 0.008), init_loss=2.3, remedy="none", seed=0, task="fcn",
+          optimizer="adam", warmup_steps=1):
+    return pd.DataFrame({"task": task, "optimizer": optimizer, "remedy": remedy, "seed": seed,
+                         "column": range(len(eta)), "eta_trgt": eta, "warmup_steps": warmup_steps,
+                         "outcome": outcomes, "init_test_loss": init_loss, "final_test_loss": losses,
+                         "final_test_accuracy": [0.5] * len(eta), "steps": 100, "extra_passes": 0,
+                         "extra_hvps": 0, "extra_gradients": 0, "idle_updates": 0})
+
+
+def test_remedy_metrics_read_eta_max_best_loss_and_sensitivity():
+    runs = _runs(["converged", "converged", "failed", "diverged"], [1.0, 0.5, 2.0, math.nan])
+    metrics = wr.remedy_metrics(runs)
+    assert metrics["eta_max"] == 0.002 and metrics["eta_max_column"] == 1
+    assert metrics["best_loss"] == 0.5
+    # min(L, L_init) - L*: 0.5, 0, 1.5, 1.8 (the diverged run counts at L_init = 2.3)
+    assert metrics["sensitivity"] == pytest.approx((0.5 + 0 + 1.5 + 1.8) / 4)
+    assert math.isnan(wr.remedy_metrics(_runs(["diverged"] * 4, [math.nan] * 4))["eta_max"])
+
+
+def test_tuned_warmup_counts_its_best_length_at_each_rate():
+    short = _runs(["converged", "diverged"], [0.9, math.nan], eta=(0.01, 0.02), remedy="linear", warmup_steps=5)
+    long = _runs(["converged", "converged"], [1.2, 0.7], eta=(0.01, 0.02), remedy="linear", warmup_steps=50)
+    metrics = wr.remedy_metrics(pd.concat([short, long]))
+    assert (metrics["eta_max"], metrics["best_loss"], metrics["runs_per_target"]) == (0.02, 0.7, 2.0)
+    assert metrics["sensitivity"] == pytest.approx((0.2 + 0.0) / 2)
+
+
+def _metrics(eta_max_none, eta_max_gi, seeds=(0, 1), tasks=("fcn", "cnn")):
+    rows = []
+    for seed in seeds:
+        for task, none, gi in zip(tasks, eta_max_none[seed], eta_max_gi[seed]):
+            rows.append({"task": task, "optimizer": "adam", "remedy": "none", "seed": seed, "eta_max": none})
+            rows.append({"task": task, "optimizer": "adam", "remedy": "gi_adam", "seed": seed, "eta_max": gi})
+    return pd.DataFrame(rows)
+
+
+def test_a_seed_passes_a_row_only_on_every_setting():
+    metrics = _metrics({0: [0.01, 0.01], 1: [0.01, 0.01]}, {0: [0.04, 0.02], 1: [0.04, 0.01]})
+    assert wr.ratio_per_seed(metrics, "gi_adam", "none", "eta_max", [0, 1]) == [2.0, 1.0]
+    missing = _metrics({0: [0.01, math.nan], 1: [0.01, 0.01]}, {0: [0.04, 0.04], 1: [0.04, 0.04]})
+    values = wr.ratio_per_seed(missing, "gi_adam", "none", "eta_max", [0, 1])
+    assert math.isnan(values[0]) and values[1] == 4.0  # a setting without a converged rate fails the seed
+    gaps = wr.ratio_per_seed(metrics, "none", "gi_adam", "eta_max", [0], worst="max", transform="gap")
+    assert gaps == [pytest.approx(0.75)]
+
+
+def _records(loss, sharpness, eta=0.1, every=2):
+    steps = np.arange(len(loss))
+    measured = steps % every == 0
+    return pd.DataFrame({"step": steps, "lr": eta, "loss": loss,
+                         "sharpness": np.where(measured, sharpness, np.nan),
+                         "batch_sharpness": np.where(measured, sharpness, np.nan),
+                         "eta_c": np.where(measured, 1.0, np.nan)})
+
+
+def test_signal_leads_measure_the_warning_before_the_first_spike():
+    loss = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5, 2.0, 0.4, 0.3, 0.3]
+    sharpness = [5, 5, 10, 15, 25, 25, 25, 25, 25, 10, 10, 10]  # 2/eta = 20: first crossing at step 4
+    leads = wr.signal_leads(_records(loss, sharpness), "sgd")
+    assert (leads["spike"], leads["sharpness"], leads["batch_sharpness"]) == (8.0, 4.0, 4.0)
+    assert math.isnan(leads["eta_c"])  # eta = 0.1 never reaches eta_c = 1
+    flat = wr.signal_leads(_records([1.0] * 12, sharpness), "sgd")
+    assert math.isnan(flat["spike"]) and math.isnan(flat["sharpness"])  # no spike: nothing to predict
+
+
+def test_claim_values_cover_exactly_the_registry_rows():
+    seeds = [0, 1]
+    metrics = pd.DataFrame([{"task": "fcn", "optimizer": opt, "remedy": r.key, "seed": s, "eta_max": 0.01,
+                             "best_loss": 1.0, "sensitivity": 0.5}
+                            for opt in ("sgd", "adam") for r in wr.remedies_for(opt) for s in seeds])
+    signals = pd.DataFrame([{"optimizer": opt, "seed": s, "spike": 8.0, **{f"lead {sig}": 2.0 for sig in sigs}}
+                            for opt, sigs in wr.SIGNALS.items() for s in seeds])
+    values = wr.claim_values(metrics, signals, seeds)
+    assert list(values) == [row.id for row in ROWS]
+    assert all(len(per_seed) == len(seeds) for per_seed in values.values())
+    assert values["6x"] == [1.0, 1.0] and values["xf"] == [1.0, 1.0] and values["xs1"] == [2.0, 2.0]
+
+
+def test_practitioner_table_keeps_the_remedies_order():
+    metrics = pd.DataFrame([{"task": "fcn", "optimizer": "adam", "remedy": key, "seed": 0, "eta_max": 0.01,
+                             "best_loss": 1.0, "sensitivity": 0.5, "best_accuracy": 0.9, "runs_per_target": 1.0,
+                             "passes_per_step": 0.0, "hvps_per_step": 0.5 * (key == "cdat"),
+                             "gradients_per_run": 0.0, "idle_updates": 0.0}
+                            for key in ("cdat", "none", "gi_adam")])
+    table = wr.practitioner_table(metrics)
+    assert list(table["remedy"]) == ["no warmup", "GI-Adam", "curvature-adaptive"]
+    assert table.loc[2, "extra cost"] == "0.5 HVP/step" and table.loc[0, "best acc. (%)"] == "90"
