@@ -55,7 +55,7 @@ BAD_INPUTS = [
     ({"schedule.warmup_steps": 5}, "schedule.warmup_steps: got 5; warmup cannot be longer than training"),
     ({"schedule.warmup_exponent": math.inf}, "schedule.warmup_exponent: got inf; must be a finite number"),
     ({"schedule.decay": "linear"}, "schedule.decay: got 'linear'; allowed values are"),
-    ({"schedule.warmup": "exponential"}, "schedule.warmup: got 'exponential'; allowed values are"),
+    ({"schedule.warmup": "cosine"}, "schedule.warmup: got 'cosine'; allowed values are"),
     ({"optim.eps": math.inf}, "optim.eps: got inf; must be a finite number"),
     ({"optim.eps": -1e-8}, "optim.eps: got -1e-08"),
     ({"optim.beta2": 1.0}, "optim.beta2: got 1.0; must be in [0, 1)"),

@@ -6,9 +6,13 @@ import math
 import pytest
 import torch
 
+from test_executors import TINY, _assert_close
 from warmup_lib.config import ScheduleConfig
-from warmup_lib.schedules import (Schedule, ScheduleLR, cosine_decay, learning_rate, polynomial_warmup, reach_step,
-                                  warmup_from_init)
+from warmup_lib.runs import train
+from warmup_lib.runs.vectorised import train_stack
+from warmup_lib.schedules import (Schedule, ScheduleLR, cosine_decay, exponential_warmup, learning_rate,
+                                  polynomial_warmup, reach_step, untuned_exponential_time_constant,
+                                  untuned_linear_warmup_steps, warmup_from_init)
 
 ETA = 0.8  # a binary fraction, so eta/T_wrm products are exact where the tests compare with ==
 
@@ -80,6 +84,42 @@ def test_reach_step_agrees_with_the_schedule(eta_init, warmup):
         assert torch.equal(values, Schedule(ETA, warmup, warmup).values())
 
 
+@pytest.mark.parametrize("eta_init", [0.0, 0.1])
+def test_exponential_warmup_closed_form_at_every_step(eta_init):
+    """Ma & Yarats: eta_t = eta_init + (eta_trgt - eta_init)(1 - exp(-(t+1)/T_wrm)), no switch at T_wrm."""
+    warmup, total = 10, 100
+    values = Schedule(ETA, warmup, total, eta_init=eta_init, warmup="exponential").values()
+    expected = [eta_init + (ETA - eta_init) * (1 - math.exp(-(t + 1) / warmup)) for t in range(total)]
+    assert values.tolist() == pytest.approx(expected, rel=1e-13)
+    assert values[warmup - 1] == pytest.approx(eta_init + (ETA - eta_init) * (1 - math.exp(-1)), rel=1e-13)
+    assert torch.all(torch.diff(values) > 0) and values[-1] < ETA  # still rising after T_wrm, never at eta_trgt
+
+
+@pytest.mark.parametrize("eta_init", [0.0, 0.013, 0.5, 0.79, 0.8])
+@pytest.mark.parametrize("warmup", [1, 7, 100, 1024])
+def test_exponential_reach_step_is_the_first_within_one_percent(eta_init, warmup):
+    total = 5 * warmup + 1  # past T_wrm ln 100 = 4.6 T_wrm
+    values = Schedule(ETA, warmup, total, eta_init=eta_init, warmup="exponential").values()
+    first = int(torch.nonzero(values >= eta_init + 0.99 * (ETA - eta_init))[0])
+    assert reach_step(ETA, warmup, eta_init, "exponential") == first
+    if eta_init < ETA:
+        assert abs(first - (math.ceil(warmup * math.log(100)) - 1)) <= 1  # the closed form up to rounding
+    else:
+        assert first == 0  # a flat warmup
+
+
+def test_untuned_warmups_from_beta2():
+    """Ma & Yarats' rules of thumb: linear over 2/(1 - beta2) steps, exponential with time constant 1/(1 - beta2)."""
+    for beta2, linear, exponential in ((0.999, 2000, 1000), (0.99, 200, 100), (0.9, 20, 10), (0.9999, 20000, 10000),
+                                       (0.95, 40, 20), (0.3, 3, 1), (0.6, 5, 3)):
+        assert untuned_linear_warmup_steps(beta2) == linear
+        assert untuned_exponential_time_constant(beta2) == exponential
+    for bad in (0.0, 1.0, 1.5, -0.1, True, "0.999", float("nan")):
+        for rule in (untuned_linear_warmup_steps, untuned_exponential_time_constant):
+            with pytest.raises(ValueError, match="^beta2:"):
+                rule(bad)
+
+
 def test_from_config():
     cfg = ScheduleConfig(eta_trgt=0.5, warmup_steps=4, eta_init=0.1, warmup_exponent=2.0, decay="cosine")
     s = Schedule.from_config(cfg, total_steps=20)
@@ -90,13 +130,14 @@ def test_tensor_evaluation_equals_scalar():
     eta = torch.tensor([0.01, 0.3, 2.5], dtype=torch.float64)[:, None, None]
     warmup = torch.tensor([1, 16, 64])[None, :, None]
     steps = torch.arange(100)[None, None, :]
-    for kind, eta_init in (("polynomial", 0.0), ("from_init", 0.05)):
-        lr = learning_rate(steps, eta, warmup, 100, eta_init=eta_init, warmup=kind, decay="cosine")
+    for kind, eta_init, decay in (("polynomial", 0.0, "cosine"), ("from_init", 0.05, "cosine"),
+                                  ("exponential", 0.005, "constant")):
+        lr = learning_rate(steps, eta, warmup, 100, eta_init=eta_init, warmup=kind, decay=decay)
         assert lr.shape == (3, 3, 100) and lr.dtype == torch.float64
         for i in range(3):
             for j in range(3):
                 scalar = [learning_rate(t, float(eta[i, 0, 0]), int(warmup[0, j, 0]), 100, eta_init=eta_init,
-                                        warmup=kind, decay="cosine") for t in range(100)]
+                                        warmup=kind, decay=decay) for t in range(100)]
                 assert lr[i, j].tolist() == scalar
 
 
@@ -104,6 +145,8 @@ def test_pieces_match_learning_rate():
     assert learning_rate(3, ETA, 8, 20) == float(polynomial_warmup(3, ETA, 8))
     assert learning_rate(3, ETA, 8, 20, eta_init=0.2, warmup="from_init") == float(warmup_from_init(3, ETA, 8, 0.2))
     assert learning_rate(12, ETA, 8, 20, decay="cosine") == float(cosine_decay(12, ETA, 8, 20))
+    for t in (3, 12):
+        assert learning_rate(t, ETA, 8, 20, 0.2, warmup="exponential") == float(exponential_warmup(t, ETA, 8, 0.2))
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -117,6 +160,9 @@ def test_pieces_match_learning_rate():
     (dict(exponent=0.0), "exponent"),
     (dict(exponent=2.0, warmup="from_init"), "exponent"),
     (dict(warmup="cosine"), "warmup"),
+    (dict(warmup="exponential", decay="cosine"), "decay"),
+    (dict(warmup="exponential", exponent=2.0), "exponent"),
+    (dict(warmup="exponential", eta_init=1.0), "eta_init"),
     (dict(decay="linear"), "decay"),
     (dict(step=-1), "step"),
     (dict(step=20), "step"),
@@ -209,8 +255,10 @@ class _Run:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
-def test_lr_scheduler_checkpointed_mid_warmup_resumes_bit_for_bit():
-    schedule = Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=40, decay="cosine")
+@pytest.mark.parametrize("schedule", [Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=40, decay="cosine"),
+                                      Schedule(eta_trgt=ETA, warmup_steps=20, total_steps=40, eta_init=0.01,
+                                               warmup="exponential")])
+def test_lr_scheduler_checkpointed_mid_warmup_resumes_bit_for_bit(schedule):
     uninterrupted = _Run(schedule)
     uninterrupted.train(40)
     first = _Run(schedule)
@@ -235,3 +283,22 @@ def test_lr_scheduler_resumes_on_the_constructors_schedule():
     stale = first.scheduler.state_dict() | {"schedule": "an old checkpoint's pickled Schedule"}
     resumed.scheduler.load_state_dict(stale)
     assert resumed.scheduler.schedule is longer
+
+
+def test_schedule_config_refuses_an_exponential_warmup_with_an_end():
+    assert Schedule.from_config(ScheduleConfig(warmup="exponential", warmup_steps=4), 10).warmup == "exponential"
+    with pytest.raises(ValueError, match="^schedule.decay:"):
+        ScheduleConfig(warmup="exponential", decay="cosine")
+    with pytest.raises(ValueError, match="^schedule.warmup_exponent:"):
+        ScheduleConfig(warmup="exponential", warmup_exponent=2.0)
+
+
+def test_vectorised_exponential_member_equals_the_sequential_run():
+    exponential = TINY.replace(**{"schedule.warmup": "exponential", "schedule.warmup_steps": 6,
+                                  "schedule.eta_init": 0.01, "schedule.eta_trgt": 0.3})
+    linear = TINY.replace(seed=1, **{"schedule.warmup_steps": 8, "schedule.eta_trgt": 0.3})
+    stacked = train_stack([exponential, linear])
+    for cfg, member in zip([exponential, linear], stacked):
+        _assert_close(train.run(cfg), member)
+    assert stacked[0].records["lr"].tolist() == Schedule.from_config(exponential.schedule, TINY.steps).values().tolist()
+    assert stacked[0].summary["lr_reach_step"] == math.ceil(6 * math.log(100)) - 1

@@ -26,7 +26,7 @@ ARCHS = ("fcn", "cnn1d", "wrn", "gpt")
 PARAMETERISATIONS = ("sp", "mup", "simple_mup")
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")
 OPTIMIZERS = ("sgd", "adam", "gi_adam", "ri_adam", "radam", "adopt")
-WARMUPS = ("polynomial", "from_init")
+WARMUPS = ("polynomial", "from_init", "exponential")
 DECAYS = ("constant", "cosine")
 LOSSES = ("mse", "xent")
 DTYPES = ("float32", "float64")
@@ -212,7 +212,9 @@ class ScheduleConfig:
     ``warmup_exponent`` (the first update uses eta_init + (eta_trgt - eta_init)/warmup_steps;
     ``warmup_steps`` = 1 is a constant rate), then 'constant' or 'cosine' decay to eta_trgt/10 at
     the last step.  ``warmup`` = 'from_init' is the paper's section 6.1 warmup from eta_init = eta_c
-    with slope eta_trgt/warmup_steps, min(eta_init + eta_trgt (t+1)/warmup_steps, eta_trgt).
+    with slope eta_trgt/warmup_steps, min(eta_init + eta_trgt (t+1)/warmup_steps, eta_trgt);
+    'exponential' is Ma & Yarats' eta_init + (eta_trgt - eta_init)(1 - exp(-(t+1)/warmup_steps)) at
+    every step (``warmup_steps`` is its time constant; decay 'constant' only).
     """
 
     eta_trgt: float = 0.1
@@ -232,9 +234,12 @@ class ScheduleConfig:
         _require_choice(self.decay, "schedule.decay", DECAYS)
         _require_choice(self.warmup, "schedule.warmup", WARMUPS)
         _require(self.warmup == "from_init" or self.eta_init <= self.eta_trgt, "schedule.eta_init",
-                 f"got {self.eta_init!r}; a polynomial warmup needs eta_init <= eta_trgt ({self.eta_trgt!r})")
+                 f"got {self.eta_init!r}; a {self.warmup} warmup needs eta_init <= eta_trgt ({self.eta_trgt!r})")
         _require(self.warmup == "polynomial" or self.warmup_exponent == 1.0, "schedule.warmup_exponent",
-                 f"got {self.warmup_exponent!r}; warmup 'from_init' is linear (exponent 1.0)")
+                 f"got {self.warmup_exponent!r}; only the polynomial warmup has an exponent "
+                 f"(warmup {self.warmup!r} needs 1.0)")
+        _require(self.warmup != "exponential" or self.decay == "constant", "schedule.decay",
+                 f"got {self.decay!r}; the exponential warmup has no end, so decay must be 'constant'")
 
 
 @dataclass(frozen=True)

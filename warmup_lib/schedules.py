@@ -11,6 +11,12 @@ t = 0, ..., T-1.  With T_wrm = ``warmup_steps``:
   eta_t = min(eta_init + eta_trgt (t+1)/T_wrm, eta_trgt).  Same (t+1) convention as the linear
   warmup, so eta_init = 0 gives the linear warmup exactly; the slope is eta_trgt/T_wrm, not
   (eta_trgt - eta_init)/T_wrm, so eta_trgt is reached early, at :func:`reach_step`.
+* exponential warmup (Ma & Yarats 2021, arXiv 1910.04209), for EVERY t:
+  eta_t = eta_init + (eta_trgt - eta_init)(1 - exp(-(t+1)/T_wrm)).  T_wrm is a time constant, not
+  a length: the rate approaches eta_trgt for ever (63% of the way at t = T_wrm - 1, 99% at
+  :func:`reach_step`, t = ceil(T_wrm ln 100) - 1), there is no post-warmup branch and the decay must
+  be 'constant'.  :func:`untuned_exponential_time_constant` and :func:`untuned_linear_warmup_steps`
+  are Ma & Yarats' rules of thumb for Adam, T_wrm from beta2.
 * after warmup, t >= T_wrm: 'constant' eta_trgt, or 'cosine'
   eta_t = eta_min + (eta_trgt - eta_min) (1 + cos(pi s/N))/2 with s = t - T_wrm + 2,
   N = T - T_wrm + 1 and eta_min = eta_trgt/10, which is reached exactly at the last update t = T-1
@@ -23,7 +29,9 @@ tensors in, a tensor comes out, so one call evaluates the schedules of a whole s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 
@@ -31,6 +39,7 @@ from warmup_lib.config import DECAYS, WARMUPS, ScheduleConfig
 
 Value = float | torch.Tensor
 ETA_MIN_FRACTION = 0.1  # cosine decay ends at eta_trgt / 10, as in the authors' code
+EXPONENTIAL_REACH_FRACTION = 0.99  # the exponential warmup 'reaches' eta_trgt 99% of the way from eta_init
 
 
 def _f64(value: Value) -> torch.Tensor:
@@ -55,9 +64,12 @@ def _check(eta_trgt: Value, warmup_steps: Value, total_steps: Value, eta_init: V
     _require(isinstance(exponent, (int, float)) and exponent > 0, "exponent", f"got {exponent!r}; must be a number > 0")
     _require(warmup in WARMUPS, "warmup", f"got {warmup!r}; allowed values are {', '.join(map(repr, WARMUPS))}")
     _require(decay in DECAYS, "decay", f"got {decay!r}; allowed values are {', '.join(map(repr, DECAYS))}")
+    _require(warmup != "exponential" or decay == "constant", "decay",
+             f"got {decay!r}; the exponential warmup approaches eta_trgt at every step, so decay must be 'constant'")
     _require(warmup == "from_init" or bool((_f64(eta_init) <= _f64(eta_trgt)).all()), "eta_init",
-             f"got {eta_init!r}; a polynomial warmup needs eta_init <= eta_trgt")
-    _require(warmup == "polynomial" or exponent == 1.0, "exponent", f"got {exponent!r}; warmup 'from_init' is linear (1.0)")
+             f"got {eta_init!r}; a {warmup} warmup needs eta_init <= eta_trgt")
+    _require(warmup == "polynomial" or exponent == 1.0, "exponent",
+             f"got {exponent!r}; only the polynomial warmup has an exponent (warmup {warmup!r} needs 1.0)")
 
 
 def polynomial_warmup(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init: Value = 0.0,
@@ -100,6 +112,27 @@ def warmup_from_init(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init
     return torch.minimum(_f64(eta_init) + eta_trgt * fraction, eta_trgt)
 
 
+def exponential_warmup(step: Value, eta_trgt: Value, warmup_steps: Value, eta_init: Value = 0.0) -> torch.Tensor:
+    r"""Exponential warmup (Ma & Yarats 2021), for every t >= 0:
+    :math:`\eta_t = \eta_{init} + (\eta_{trgt} - \eta_{init})\,(1 - e^{-(t+1)/T_{wrm}})`.
+    Arguments are not checked (see :func:`learning_rate`).
+
+    Args:
+        step: the update index t (numbers or tensors, broadcast together).
+        eta_trgt: the rate approached as t grows.
+        warmup_steps: T_wrm, the time constant.
+        eta_init: the rate the warmup starts from (0: the first update uses
+            eta_trgt (1 - e^{-1/T_wrm})).
+
+    Returns:
+        eta_t as a float64 tensor.
+    """
+    eta_trgt, eta_init = _f64(eta_trgt), _f64(eta_init)
+    # -expm1(-x) is 1 - exp(-x) without the cancellation at small x (long time constants)
+    fraction = -torch.expm1(-(_f64(step) + 1) / _f64(warmup_steps))
+    return eta_init + (eta_trgt - eta_init) * fraction
+
+
 def cosine_decay(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps: Value) -> torch.Tensor:
     r"""Cosine decay after warmup, valid for T_wrm <= t < T:
     :math:`\eta_t = \eta_{min} + (\eta_{trgt} - \eta_{min})\,\tfrac12(1 + \cos(\pi s / N))` with
@@ -131,6 +164,7 @@ def learning_rate(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps
 
         t < T_wrm,  'polynomial':  eta_t = eta_init + (eta_trgt - eta_init) ((t+1)/T_wrm)^k
         t < T_wrm,  'from_init':   eta_t = min(eta_init + eta_trgt (t+1)/T_wrm, eta_trgt)
+        every t,    'exponential': eta_t = eta_init + (eta_trgt - eta_init) (1 - exp(-(t+1)/T_wrm))
         t >= T_wrm, 'constant':    eta_t = eta_trgt
         t >= T_wrm, 'cosine':      eta_t = eta_min + (eta_trgt - eta_min) (1 + cos(pi s/N)) / 2
                                    with s = t - T_wrm + 2, N = T - T_wrm + 1, eta_min = eta_trgt/10
@@ -138,17 +172,18 @@ def learning_rate(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps
     So the linear warmup (k = 1, eta_init = 0) uses eta_trgt/T_wrm at its first update and
     eta_trgt at its last, t = T_wrm - 1; T_wrm = 1 is no warmup.  'from_init' (paper section 6.1,
     eta_init = eta_c) has the linear warmup's slope and reaches eta_trgt early; the cosine decay
-    reaches eta_min at the last update.
+    reaches eta_min at the last update.  'exponential' (Ma & Yarats 2021) has the time constant
+    T_wrm, never switches to the post-warmup rate and needs decay 'constant'.
 
     Args:
         step: the update index t, in [0, T).
         eta_trgt: the target learning rate, > 0.
         warmup_steps: T_wrm, an int >= 1.
         total_steps: T, an int >= T_wrm.
-        eta_init: where the warmup starts, >= 0 (at most eta_trgt for 'polynomial').
-        exponent: k of the polynomial warmup, > 0 (1 for 'from_init').
-        warmup: 'polynomial' or 'from_init'.
-        decay: 'constant' or 'cosine'.
+        eta_init: where the warmup starts, >= 0 (at most eta_trgt unless 'from_init').
+        exponent: k of the polynomial warmup, > 0 (1 for the others).
+        warmup: 'polynomial', 'from_init' or 'exponential'.
+        decay: 'constant' or 'cosine' ('constant' only for 'exponential').
 
     Returns:
         eta_t as a float when no argument is a tensor, else as a float64 tensor; the arguments
@@ -161,33 +196,41 @@ def learning_rate(step: Value, eta_trgt: Value, warmup_steps: Value, total_steps
     t = _f64(step)
     _require((t >= 0) & (t < _f64(total_steps)) & (t == t.round()), "step",
              f"got {step!r}; must be an int in [0, total_steps = {total_steps!r})")
-    if warmup == "polynomial":
-        warm = polynomial_warmup(t, eta_trgt, warmup_steps, eta_init, exponent)
+    if warmup == "exponential":
+        lr = exponential_warmup(t, eta_trgt, warmup_steps, eta_init)
+        lr = lr.expand(torch.broadcast_shapes(lr.shape, _f64(total_steps).shape))  # T broadcasts as in the others
     else:
-        warm = warmup_from_init(t, eta_trgt, warmup_steps, eta_init)
-    after = cosine_decay(t, eta_trgt, warmup_steps, total_steps) if decay == "cosine" else _f64(eta_trgt)
-    lr = torch.where(t < _f64(warmup_steps), warm, after)
+        if warmup == "polynomial":
+            warm = polynomial_warmup(t, eta_trgt, warmup_steps, eta_init, exponent)
+        else:
+            warm = warmup_from_init(t, eta_trgt, warmup_steps, eta_init)
+        after = cosine_decay(t, eta_trgt, warmup_steps, total_steps) if decay == "cosine" else _f64(eta_trgt)
+        lr = torch.where(t < _f64(warmup_steps), warm, after)
     any_tensor = any(isinstance(v, torch.Tensor) for v in (step, eta_trgt, warmup_steps, total_steps, eta_init))
     return lr if any_tensor else float(lr)
 
 
 def reach_step(eta_trgt: float, warmup_steps: int, eta_init: float = 0.0, warmup: str = "polynomial") -> int:
-    """First update index t at which the warmup gives eta_t = eta_trgt.
+    """First update index t at which the warmup gives eta_t = eta_trgt (the exponential warmup: 99%
+    of the way there).
 
     Polynomial warmup: T_wrm - 1.  Warmup from eta_init: the smallest t >= 0 with
     eta_init + eta_trgt (t+1)/T_wrm >= eta_trgt, i.e. t = ceil(T_wrm (1 - eta_init/eta_trgt)) - 1
     clipped to [0, T_wrm - 1]; the paper's T_reach = T_wrm (1 - eta_c/eta_trgt) counts the same
-    thing as t + 1 updates.  The closed form is corrected against the float64 formula itself, so
-    it agrees with :func:`warmup_from_init` to the last bit.
+    thing as t + 1 updates.  Exponential warmup, which never equals eta_trgt: the smallest t with
+    eta_t >= eta_init + 0.99 (eta_trgt - eta_init), i.e. 1 - exp(-(t+1)/T_wrm) >= 0.99,
+    t = ceil(T_wrm ln 100) - 1 (about 4.6 T_wrm; 0 when eta_init = eta_trgt).  Each closed form is
+    corrected against the float64 formula itself, so it agrees with :func:`warmup_from_init` and
+    :func:`exponential_warmup` to the last bit.
 
     Args:
         eta_trgt: the target learning rate, > 0.
         warmup_steps: T_wrm, an int >= 1.
-        eta_init: where the warmup starts, >= 0 (at most eta_trgt for 'polynomial').
-        warmup: 'polynomial' or 'from_init'.
+        eta_init: where the warmup starts, >= 0 (at most eta_trgt unless 'from_init').
+        warmup: 'polynomial', 'from_init' or 'exponential'.
 
     Returns:
-        The 0-based update index t, in [0, T_wrm - 1].
+        The 0-based update index t, in [0, T_wrm - 1] ('exponential': >= 0, possibly beyond the run).
 
     Raises:
         ValueError: naming the first invalid argument.
@@ -195,11 +238,20 @@ def reach_step(eta_trgt: float, warmup_steps: int, eta_init: float = 0.0, warmup
     _check(eta_trgt, warmup_steps, warmup_steps, eta_init, 1.0, warmup, "constant")
     if warmup == "polynomial":
         return int(warmup_steps) - 1
+    if warmup == "exponential":
+        if eta_init == eta_trgt:  # a flat warmup is at its target from the first update
+            return 0
+        threshold = eta_init + EXPONENTIAL_REACH_FRACTION * (eta_trgt - eta_init)
+        return _first_reached(lambda t: float(exponential_warmup(t, eta_trgt, warmup_steps, eta_init)) >= threshold,
+                              math.ceil(-warmup_steps * math.log1p(-EXPONENTIAL_REACH_FRACTION)) - 1)
+    return _first_reached(lambda t: eta_init + eta_trgt * ((t + 1) / warmup_steps) >= eta_trgt,
+                          min(max(math.ceil(warmup_steps * (1 - eta_init / eta_trgt)) - 1, 0), warmup_steps - 1))
 
-    def reached(t: int) -> bool:
-        return eta_init + eta_trgt * ((t + 1) / warmup_steps) >= eta_trgt
 
-    t = min(max(math.ceil(warmup_steps * (1 - eta_init / eta_trgt)) - 1, 0), warmup_steps - 1)
+def _first_reached(reached: Callable[[int], bool], guess: int) -> int:
+    """The smallest t >= 0 with ``reached(t)`` (non-decreasing in t), searched from a closed form's
+    ``guess``, which rounding can put a step or so off."""
+    t = max(guess, 0)
     while t > 0 and reached(t - 1):
         t -= 1
     while not reached(t):
@@ -213,17 +265,18 @@ class Schedule:
 
     eta_t is :func:`~warmup_lib.learning_rate` with these settings: a warmup for t < T_wrm (from
     eta_init to eta_trgt, polynomial of degree k or linear from eta_init), then eta_trgt or a
-    cosine decay to eta_trgt/10.  Build it from a config with :meth:`from_config`; :meth:`values`
-    gives all T rates at once.
+    cosine decay to eta_trgt/10; or, for 'exponential', eta_init + (eta_trgt - eta_init)
+    (1 - exp(-(t+1)/T_wrm)) at every t.  Build it from a config with :meth:`from_config`;
+    :meth:`values` gives all T rates at once.
 
     Args:
         eta_trgt: the target learning rate, > 0.
-        warmup_steps: T_wrm, an int >= 1 (1 is no warmup).
+        warmup_steps: T_wrm, an int >= 1 (1 is no warmup; the time constant of 'exponential').
         total_steps: T, the run's number of updates, an int >= T_wrm.
         eta_init: where the warmup starts, >= 0.
         warmup_exponent: k of the polynomial warmup, > 0 (1 is linear).
-        warmup: 'polynomial' or 'from_init'.
-        decay: 'constant' or 'cosine'.
+        warmup: 'polynomial', 'from_init' or 'exponential'.
+        decay: 'constant' or 'cosine' ('constant' only for 'exponential').
 
     Raises:
         ValueError: naming the first invalid argument.
@@ -279,8 +332,51 @@ class Schedule:
 
     @property
     def reach_step(self) -> int:
-        """First update index with eta_t = eta_trgt (see :func:`reach_step`)."""
+        """First update index with eta_t = eta_trgt, 99% of the way for 'exponential' (see :func:`reach_step`)."""
         return reach_step(self.eta_trgt, self.warmup_steps, self.eta_init, self.warmup)
+
+
+def _memory(beta2: float) -> Fraction:
+    """1 / (1 - beta2), exact for beta2 read as the decimal it prints as (0.999 as 999/1000): in binary,
+    1 - 0.9999 is 1.1e-13 relatively off, enough to push 2 / (1 - beta2) past 20000 and its ceiling to 20001."""
+    _require(isinstance(beta2, (int, float)) and not isinstance(beta2, bool) and 0.0 < beta2 < 1.0, "beta2",
+             f"got {beta2!r}; must be a number in (0, 1)")
+    return 1 / (1 - Fraction(repr(float(beta2))))
+
+
+def untuned_linear_warmup_steps(beta2: float) -> int:
+    """Ma & Yarats' (2021, arXiv 1910.04209) untuned linear warmup for Adam: T_wrm = 2 / (1 - beta2).
+
+    Adam's second moment averages over about 1/(1 - beta2) steps; a linear warmup twice that long
+    does as well as RAdam's rectification in their experiments (2000 steps for beta2 = 0.999).
+
+    Args:
+        beta2: Adam's second-moment decay, in (0, 1).
+
+    Returns:
+        2 / (1 - beta2) rounded up, for ``warmup_steps`` with the linear ('polynomial', k = 1) warmup.
+
+    Raises:
+        ValueError: naming ``beta2`` outside (0, 1).
+    """
+    return math.ceil(2 * _memory(beta2))
+
+
+def untuned_exponential_time_constant(beta2: float) -> int:
+    """Ma & Yarats' (2021) untuned exponential warmup for Adam: time constant T_wrm = 1 / (1 - beta2),
+    so eta_t = eta_trgt (1 - exp(-(1 - beta2)(t+1))) (1000 steps for beta2 = 0.999).
+
+    Args:
+        beta2: Adam's second-moment decay, in (0, 1).
+
+    Returns:
+        1 / (1 - beta2) rounded to the nearest int (halves up; >= 1), for ``warmup_steps`` with the
+        'exponential' warmup.
+
+    Raises:
+        ValueError: naming ``beta2`` outside (0, 1).
+    """
+    return math.floor(_memory(beta2) + Fraction(1, 2))
 
 
 def set_lr_mult(optimizer: torch.optim.Optimizer, eta_trgt: float) -> list[float]:
