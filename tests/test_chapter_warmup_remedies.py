@@ -57,7 +57,7 @@ def _runs(outcomes, losses, eta=(0.001, 0.002, 0.004, 0.008), init_loss=2.3, rem
           optimizer="adam", warmup_steps=1):
     return pd.DataFrame({"task": task, "optimizer": optimizer, "remedy": remedy, "seed": seed,
                          "column": range(len(eta)), "eta_trgt": eta, "warmup_steps": warmup_steps,
-                         "outcome": outcomes, "init_test_loss": init_loss, "final_test_loss": losses,
+                         "outcome": outcomes, "init_train_loss": init_loss, "final_train_loss": losses,
                          "final_test_accuracy": [0.5] * len(eta), "steps": 100, "extra_passes": 0,
                          "extra_hvps": 0, "extra_gradients": 0, "idle_updates": 0})
 

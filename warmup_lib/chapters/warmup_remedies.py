@@ -15,7 +15,7 @@ A *setting* is a (task, optimizer) pair; a *task* is a model, its data and its r
 (:func:`task_config`).  The SGD grid is c / lambda_0 (lambda_0 of each seed's initialisation), the
 Adam grid is absolute.  For each setting, remedy and seed the chapter reads off
 (:func:`remedy_metrics`): eta_max, the largest grid rate whose run converges; L*, the lowest final
-test loss over the grid; the learning-rate sensitivity S = mean over the grid of
+training loss over the grid; the learning-rate sensitivity S = mean over the grid of
 min(L(eta), L_init) - L* (Wortsman et al., arXiv 2309.14322); the best final test accuracy; and the
 counted extra cost (forward passes, HVPs, gradients).  The tuned linear warmup counts at each rate
 its best warmup length.
@@ -296,8 +296,8 @@ def load_planned(experiment: str, run_: PlannedRun, params: Mapping[str, Any], r
 
 def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[str, Any],
                root: str | Path) -> pd.DataFrame:
-    """One row per planned run: its place in the plan, outcome, test loss at initialisation and at
-    the end, final test accuracy, steps, and its counted extra cost.
+    """One row per planned run: its place in the plan, outcome, training loss (whole training set) at
+    initialisation and at the end, final test accuracy, steps, and its counted extra cost.
 
     Extra cost per run: ``extra_passes`` (forward passes beyond training: the eta_c search, the
     persistent warmup's re-estimations, 2 per gradient), ``extra_hvps`` (the curvature-adaptive
@@ -317,8 +317,8 @@ def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[s
         rows.append({
             "task": run_.task, "optimizer": run_.optimizer, "remedy": run_.remedy, "seed": run_.seed,
             "column": run_.column, "eta_trgt": run_.eta_trgt, "warmup_steps": run_.warmup_steps,
-            "outcome": summary["outcome"], "init_test_loss": float(evals["test_loss"].iloc[0]),
-            "final_test_loss": summary["final_test_loss"], "final_test_accuracy": summary["final_test_accuracy"],
+            "outcome": summary["outcome"], "init_train_loss": float(evals["train_loss"].iloc[0]),
+            "final_train_loss": summary["final_train_loss"], "final_test_accuracy": summary["final_test_accuracy"],
             "steps": run_.cfg.steps,
             "extra_passes": summary.get("pcw_forward_passes", 0) + (search_passes[key] if run_.remedy == "eta_c" else 0),
             "extra_hvps": summary.get("cdat_hvps", 0),
@@ -335,22 +335,24 @@ def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[s
 def _per_rate(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per grid column of one (setting, remedy, seed): the best of its warmup lengths.
 
-    A column converges when any of its lengths converges; its loss is the lowest finite final test
-    loss among them (inf when none is finite), its accuracy the highest.
+    A column converges when any of its lengths converges; its loss is the lowest finite final
+    training loss among them (inf when none is finite), its accuracy the highest final test accuracy.
     """
-    runs = runs.assign(loss=runs["final_test_loss"].where(np.isfinite(runs["final_test_loss"]), math.inf),
+    runs = runs.assign(loss=runs["final_train_loss"].where(np.isfinite(runs["final_train_loss"]), math.inf),
                        converged=runs["outcome"].eq("converged"))
     return runs.groupby("column", sort=True).agg(
         eta_trgt=("eta_trgt", "first"), converged=("converged", "any"), loss=("loss", "min"),
-        accuracy=("final_test_accuracy", "max"), init_loss=("init_test_loss", "first"))
+        accuracy=("final_test_accuracy", "max"), init_loss=("init_train_loss", "first"))
 
 
 def remedy_metrics(runs: pd.DataFrame) -> dict[str, float]:
     """The readings of one (setting, remedy, seed) from its rows of :func:`runs_table`.
 
     eta_max: the largest grid rate whose run converges (NaN when none does); eta_max_column its
-    column; best_loss: L*, the lowest final test loss over the grid; sensitivity: S = mean over the
-    grid of min(L(eta), L_init) - L*, with L_init the test loss at initialisation (Wortsman et al.);
+    column; best_loss: L*, the lowest final training loss over the grid (on the whole training set:
+    what warmup acts on, and free of the overfitting that makes the FCN's test loss rise);
+    sensitivity: S = mean over the grid of min(L(eta), L_init) - L*, with L_init the training loss
+    at initialisation (Wortsman et al.);
     best_accuracy: the highest final test accuracy; runs_per_target: the runs one grid rate costs
     (the tuned warmup's lengths); extra passes, HVPs, gradients and idle updates per step, averaged
     over its runs.
@@ -605,8 +607,8 @@ def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Fi
 # ---------------------------------------------------------------------------------------------------
 
 def plot_comparison(table: pd.DataFrame) -> plt.Figure:
-    """One panel per setting: final test loss (mean over seeds of the best warmup length, a
-    non-finite loss drawn at the test loss at initialisation) against eta_trgt, one line per remedy;
+    """One panel per setting: final training loss (mean over seeds of the best warmup length, a
+    non-finite loss drawn at the training loss at initialisation) against eta_trgt, one line per remedy;
     an open marker where some seed did not converge."""
     settings = list(dict.fromkeys(zip(table["task"], table["optimizer"])))
     fig, axes = plots.figure(ncols=len(settings), figsize=(3.0 * len(settings) + 1.5, 3.4))
@@ -626,7 +628,7 @@ def plot_comparison(table: pd.DataFrame) -> plt.Figure:
             ax.plot(broken["eta"], broken["loss"], ls="none", marker="o", mfc="none", ms=4, color=styles[remedy])
         ax.set(xscale="log", yscale="log", title=f"{task} / {optimizer}",
                xlabel=r"$\eta_{\mathrm{trgt}}$" + (" (absolute)" if optimizer == "adam" else ""),
-               ylabel="final test loss")
+               ylabel="final training loss")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     plots.label_panels(list(axes))
     return fig
