@@ -22,6 +22,7 @@ from warmup_lib.optim.giadam import GIAdam
 # Warmup tools: the critical learning rate and the warmups built on it
 from warmup_lib.critical.search import critical_lr
 from warmup_lib.critical.warmup import PersistentCatapultWarmup, suggest_warmup, t_reach, t_save
+from warmup_lib.critical.cdat import CurvatureAdaptiveLR
 
 # Curvature: sharpness, pre-conditioned sharpness, their thresholds
 from warmup_lib.curvature.hessian import hvp
@@ -45,7 +46,7 @@ __all__ = [
     # optimizers
     "GIAdam", "ADOPT",
     # warmup tools
-    "critical_lr", "suggest_warmup", "t_reach", "t_save", "PersistentCatapultWarmup",
+    "critical_lr", "suggest_warmup", "t_reach", "t_save", "PersistentCatapultWarmup", "CurvatureAdaptiveLR",
     # curvature
     "hvp", "sharpness", "preconditioned_sharpness", "SharpnessTracker",
     "sgd_threshold", "momentum_threshold", "adam_threshold",
