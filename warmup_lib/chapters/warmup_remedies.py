@@ -27,6 +27,7 @@ each crosses its threshold (:func:`signal_leads`).
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 from collections.abc import Mapping, Sequence
@@ -56,30 +57,49 @@ CONTROLLED = ("pcw", "cdat")  # remedies whose rates a controller sets during th
 @dataclass(frozen=True)
 class Remedy:
     """One warmup remedy: its key, its label on the page, the optimizers it applies to, the
-    hyperparameters it adds to the target rate, and what they are."""
+    hyperparameters it adds to the target rate (and which), what it does, and where it comes from."""
 
     key: str
     label: str
     optimizers: tuple[str, ...]
     hyperparameters: int
     tuned: str
+    rule: str
+    source: str
 
 
 REMEDIES: tuple[Remedy, ...] = (
-    Remedy("none", "no warmup", ("sgd", "adam"), 0, "-"),
-    Remedy("linear", "linear, tuned T_wrm", ("sgd", "adam"), 1, "T_wrm (grid search)"),
-    Remedy("untuned_linear", "linear, 2/(1-b2) steps", ("adam",), 0, "-"),
-    Remedy("exponential", "exponential, tau=1/(1-b2)", ("adam",), 0, "-"),
-    Remedy("radam", "RAdam", ("adam",), 0, "-"),
-    Remedy("gi_adam", "GI-Adam", ("adam",), 0, "-"),
-    Remedy("ri_adam", "RI-Adam", ("adam",), 0, "-"),
-    Remedy("adopt", "ADOPT", ("adam",), 0, "-"),
-    Remedy("eta_c", "warmup from eta_c", ("sgd", "adam"), 2, "T_wrm (longest of the grid), search delta"),
-    Remedy("pcw", "persistent catapult", ("sgd", "adam"), 1, "delta"),
-    Remedy("cdat", "curvature-adaptive", ("sgd", "adam"), 2, "scale, EMA beta"),
+    Remedy("none", "no warmup", ("sgd", "adam"), 0, "-", "eta_t = eta_trgt from the first update", "-"),
+    Remedy("linear", "linear, tuned T_wrm", ("sgd", "adam"), 1, "T_wrm (3 lengths per rate)",
+           "eta_t = eta_trgt (t+1)/T_wrm up to T_wrm, the best of 3 lengths", "Goyal et al. 2017"),
+    Remedy("untuned_linear", "linear, 2/(1-b2) steps", ("adam",), 0, "-",
+           "linear warmup of T_wrm = 2/(1-beta2) steps", "Ma & Yarats 2021"),
+    Remedy("exponential", "exponential, tau=1/(1-b2)", ("adam",), 0, "-",
+           "eta_t = eta_trgt (1 - exp(-(t+1)(1-beta2)))", "Ma & Yarats 2021"),
+    Remedy("radam", "RAdam", ("adam",), 0, "-", "Adam's step rectified by the variance of v while it is small",
+           "Liu et al. 2020 (torch.optim.RAdam)"),
+    Remedy("gi_adam", "GI-Adam", ("adam",), 0, "-", "Adam with v_0 = g_0^2", "Kalra & Barkeshli 2024 (chapter 4)"),
+    Remedy("ri_adam", "RI-Adam", ("adam",), 0, "-", "Adam with a random v_0 of norm |g_0|^2",
+           "Kalra & Barkeshli 2024 (chapter 4)"),
+    Remedy("adopt", "ADOPT", ("adam",), 0, "-", "normalise g by the previous v, then momentum; v_0 = g_0^2",
+           "Taniguchi et al. 2024"),
+    Remedy("eta_c", "warmup from eta_c", ("sgd", "adam"), 2, "T_wrm (the longest), search delta",
+           "linear warmup started at the searched eta_c (forward passes)", "Kalra & Barkeshli 2024 (chapter 6)"),
+    Remedy("pcw", "persistent catapult", ("sgd", "adam"), 1, "delta",
+           "rate raised to eta_c, re-estimated after each loss spike", "Kalra & Barkeshli 2024 (Alg. 3)"),
+    Remedy("cdat", "curvature-adaptive", ("sgd", "adam"), 2, "scale, EMA beta",
+           "eta_t = min(eta_trgt, 2 g.u / u^T H u) along the update u", "after Roulet et al. 2024 (CDAT)"),
 )
 REMEDY = {remedy.key: remedy for remedy in REMEDIES}
 OPTIMIZER_REMEDY = {"radam": "radam", "gi_adam": "gi_adam", "ri_adam": "ri_adam", "adopt": "adopt"}
+
+
+def remedies_frame() -> pd.DataFrame:
+    """The remedies as a table: label, rule, the optimizers it applies to, the hyperparameters it
+    adds (number and which) and its source."""
+    return pd.DataFrame([{"remedy": r.label, "rule": r.rule, "applies to": ", ".join(r.optimizers),
+                          "extra hyperparameters": r.hyperparameters, "which": r.tuned, "source": r.source}
+                         for r in REMEDIES])
 
 
 def remedies_for(optimizer: str) -> list[Remedy]:
@@ -530,7 +550,7 @@ def signal_config(params: Mapping[str, Any], optimizer: str, seed: int, lambda_0
 
 def signals_experiment(experiment: str, params: Mapping[str, Any]) -> str:
     """Folder of the signal runs (the tracker's settings are not in the config, so they name the folder)."""
-    return f"{experiment}_signals_every{params['signal_every']}_batches{params['signal_batches']}"
+    return f"{experiment}_signals_every{params['signal_every']}"
 
 
 def signal_runs(experiment: str, params: Mapping[str, Any], root: str | Path) -> dict[tuple[str, int], RunResult]:
@@ -549,8 +569,8 @@ def signal_runs(experiment: str, params: Mapping[str, Any], root: str | Path) ->
             base = task_config(params["tasks"]["fcn"], optimizer, params["beta2"], seed)
             lambda_0 = load_or_measure_lambda0(experiment, base, params["lambda0_batches"], root)["lambda_0"]
             cfg = signal_config(params, optimizer, seed, lambda_0)
-            tracker = CurvatureSignals(every=params["signal_every"], batches=params["signal_batches"],
-                                       eta0=params["search_eta0"], delta=params["search_delta"])
+            tracker = CurvatureSignals(every=params["signal_every"], eta0=params["search_eta0"],
+                                       delta=params["search_delta"])
             runs[optimizer, seed] = store.load_or_run(folder, cfg, root, callbacks=[tracker])
     return runs
 
@@ -578,7 +598,7 @@ def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Fi
         records = runs[optimizer, seed].records
         steps, eta = records["step"].to_numpy(), records["lr"].to_numpy(dtype=float)
         spike = signal_leads(records, optimizer)["spike"]
-        ax_loss, ax_signal = axes[0][column], axes[1][column]
+        ax_loss, ax_signal = axes[column], axes[2 + column]
         ax_loss.plot(steps, records["loss"], color="0.3", lw=0.8)
         ax_loss.set(yscale="log", ylabel="batch training loss", title=f"{optimizer.upper()}, linear warmup")
         for signal in SIGNALS[optimizer]:
@@ -598,7 +618,7 @@ def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Fi
         for ax in (ax_loss, ax_signal):
             if not math.isnan(spike):
                 ax.axvline(spike, color="tab:red", lw=0.8, alpha=0.7)
-    plots.label_panels([axes[0][0], axes[0][1], axes[1][0], axes[1][1]])
+    plots.label_panels(axes)
     return fig
 
 
@@ -612,7 +632,6 @@ def plot_comparison(table: pd.DataFrame) -> plt.Figure:
     an open marker where some seed did not converge."""
     settings = list(dict.fromkeys(zip(table["task"], table["optimizer"])))
     fig, axes = plots.figure(ncols=len(settings), figsize=(3.0 * len(settings) + 1.5, 3.4))
-    axes = np.atleast_1d(axes)
     styles = dict(zip([remedy.key for remedy in REMEDIES], plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
     for ax, (task, optimizer) in zip(axes, settings):
         mine = table[(table["task"] == task) & (table["optimizer"] == optimizer)]
@@ -667,6 +686,21 @@ def claim_values(metrics: pd.DataFrame, signals: pd.DataFrame, seeds: Sequence[i
     }
 
 
+COST_BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "out" / "remedy_cost.json"
+
+
+def load_cost_benchmark(path: str | Path = COST_BENCHMARK) -> dict[str, Any]:
+    """The JSON that ``benchmarks/remedy_cost.py`` wrote (its measured wall-clock per step).
+
+    Raises:
+        FileNotFoundError: naming the command that writes it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run OMP_NUM_THREADS=1 python benchmarks/remedy_cost.py")
+    return json.loads(path.read_text())
+
+
 def cost_table(benchmark: Mapping[str, Any]) -> pd.DataFrame:
     """Wall-clock per step of every remedy over no warmup of the same optimizer, from the JSON of
     ``benchmarks/remedy_cost.py`` (measured in one run, single-threaded).
@@ -683,3 +717,10 @@ def cost_table(benchmark: Mapping[str, Any]) -> pd.DataFrame:
             row[f"{optimizer}: time / step vs none"] = "-" if ratio is None else f"{ratio:.2f}x"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def page_numbers(params: Mapping[str, Any], table: pd.DataFrame, metrics: pd.DataFrame,
+                 signals: pd.DataFrame) -> dict[str, str]:
+    """The numbers the prose quotes, as text (glued into the page)."""
+    return {"rem_runs": f"{len(table)}", "rem_seeds": f"{len(params['seeds'])}",
+            "rem_settings": f"{len(params['settings'])}"}
