@@ -140,3 +140,16 @@ def test_practitioner_table_keeps_the_remedies_order():
     table = wr.practitioner_table(metrics)
     assert list(table["remedy"]) == ["no warmup", "GI-Adam", "curvature-adaptive"]
     assert table.loc[2, "extra cost"] == "0.5 HVP/step" and table.loc[0, "best acc. (%)"] == "90"
+
+
+def test_recommendations_follow_the_numbers():
+    rows = []
+    for seed in (0, 1):
+        for key, eta_max, loss, sens in (("none", 0.01, 1.0, 0.9), ("linear", 0.04, 0.50, 0.2),
+                                         ("gi_adam", 0.04 if seed else math.nan, 0.51, 0.1), ("adopt", 0.02, 0.7, 0.5)):
+            rows.append({"task": "fcn", "optimizer": "adam", "remedy": key, "seed": seed, "eta_max": eta_max,
+                         "best_loss": loss, "sensitivity": sens})
+    row = wr.recommendation_table(pd.DataFrame(rows)).iloc[0]
+    assert row["trains highest"] == "linear, tuned T_wrm"  # GI-Adam failed to train on seed 0
+    assert row["lowest L* (within 5 %)"] == "linear, tuned T_wrm, GI-Adam"
+    assert row["least sensitive"] == "GI-Adam" and row["best without tuning"] == "GI-Adam"

@@ -458,6 +458,39 @@ def practitioner_table(metrics: pd.DataFrame, labels: Mapping[str, str] | None =
     return frame.sort_values(["_setting", "_order"]).drop(columns=["_order", "_setting"]).reset_index(drop=True)
 
 
+def recommendation_table(metrics: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
+    """What the numbers recommend, per setting (means over the seeds; a seed without a converged
+    rate counts eta_max = 0):
+
+    * trains highest: the remedies whose eta_max is the largest of the setting on every seed;
+    * lowest L*: the remedies whose mean L* is within ``tolerance`` (relative) of the lowest;
+    * least sensitive: the remedy with the lowest mean sensitivity S;
+    * best without tuning: among the remedies that add no hyperparameter, the lowest mean L*.
+
+    Args:
+        metrics: a :func:`metrics_table`.
+        tolerance: the relative margin of "within the best L*".
+
+    Returns:
+        One row per setting, the remedies by label.
+    """
+    rows = []
+    for (task, optimizer), setting in metrics.groupby(["task", "optimizer"], sort=False):
+        eta_max = setting.assign(eta_max=setting["eta_max"].fillna(0.0))
+        top = eta_max.groupby("seed")["eta_max"].transform("max")
+        highest = eta_max.assign(top=eta_max["eta_max"].eq(top)).groupby("remedy", sort=False)["top"].all()
+        means = setting.groupby("remedy", sort=False)[["best_loss", "sensitivity"]].mean()
+        best = means["best_loss"].min()
+        untuned = means[[REMEDY[key].hyperparameters == 0 for key in means.index]]
+        rows.append({"setting": f"{task} / {optimizer}",
+                     "trains highest": ", ".join(REMEDY[key].label for key in highest.index[highest]),
+                     "lowest L* (within 5 %)": ", ".join(REMEDY[key].label for key in
+                                                       means.index[means["best_loss"] <= best * (1 + tolerance)]),
+                     "least sensitive": REMEDY[means["sensitivity"].idxmin()].label,
+                     "best without tuning": REMEDY[untuned["best_loss"].idxmin()].label})
+    return pd.DataFrame(rows)
+
+
 def _worst(metrics: pd.DataFrame, value: pd.Series, seeds: Sequence[int], worst: str) -> list[float]:
     """Per seed, the worst (``worst`` = 'min' or 'max') of ``value`` over the settings: NaN if any is NaN."""
     frame = metrics[["seed"]].assign(value=value.to_numpy())
