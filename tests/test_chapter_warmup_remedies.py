@@ -123,8 +123,9 @@ def test_claim_values_cover_exactly_the_registry_rows():
     metrics = pd.DataFrame([{"task": "fcn", "optimizer": opt, "remedy": r.key, "seed": s, "eta_max": 0.01,
                              "best_loss": 1.0, "sensitivity": 0.5}
                             for opt in ("sgd", "adam") for r in wr.remedies_for(opt) for s in seeds])
-    signals = pd.DataFrame([{"optimizer": opt, "seed": s, "spike": 8.0, **{f"lead {sig}": 2.0 for sig in sigs}}
-                            for opt, sigs in wr.SIGNALS.items() for s in seeds])
+    signals = pd.DataFrame([{"run": label, "seed": s, "spike": 8.0,
+                             **{f"lead {sig}": 2.0 for sig in wr.SIGNALS[wr.signal_optimizer(label)]}}
+                            for label in wr.SIGNAL_RUNS for s in seeds])
     values = wr.claim_values(metrics, signals, seeds)
     assert list(values) == [row.id for row in ROWS]
     assert all(len(per_seed) == len(seeds) for per_seed in values.values())

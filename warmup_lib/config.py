@@ -703,7 +703,8 @@ PRESETS["paper"]["07_transformers"] = {
 # longest); beta2: Adam's (and RAdam's, GI-/RI-Adam's, ADOPT's, the untuned warmups'); search_*: the eta_c search;
 # pcw_*: persistent catapult warmup; cdat_*: the curvature-adaptive rate (scale x the quadratic model's step,
 # EMA beta, a measurement every cdat_every steps); signal_*: the SGD (c / lambda_0) and Adam (absolute) linear
-# warmups whose curvature signals are measured every signal_every steps, on the step's batch.
+# warmups whose curvature signals are measured every signal_every steps, on the step's batch (Adam at two
+# targets, signal_adam_eta and signal_adam_eta_high); executor 'pool': every remedy on the sequential trainer.
 _REMEDIES_COMMON = {"beta2": 0.99, "search_eta0": 1e-4, "search_delta": 0.1, "pcw_delta": 0.1, "pcw_eta0": 1e-4,
                     "pcw_max_forward_passes": 500, "cdat_scale": 2.0, "cdat_beta": 0.9,
                     "settings": [["fcn", "sgd"], ["fcn", "adam"], ["cnn", "adam"], ["lm", "adam"]]}
@@ -716,7 +717,8 @@ PRESETS["smoke"]["08_warmup_remedies"] = {
         "lm": {"arch": "gpt", "width": 16, "depth": 1, "dataset": "chars", "n_train": 64, "n_test": 16,
                "context": 16, "batch_size": 8, "steps": 12}},
     "sgd_eta": [2.0, 32.0], "adam_eta": [0.004, 0.256], "linear_fractions": [0.25, 0.5], "lambda0_batches": 2,
-    "cdat_every": 2, "seeds": [0], "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_warmup": 8,
+    "cdat_every": 2, "seeds": [0], "signal_sgd_c": 32.0, "signal_adam_eta": 0.032,
+    "signal_adam_eta_high": 0.128, "signal_warmup": 8,
     "signal_steps": 16, "signal_every": 2, "executor": "sequential", "workers": 1,
 }
 PRESETS["book"]["08_warmup_remedies"] = {
@@ -728,10 +730,10 @@ PRESETS["book"]["08_warmup_remedies"] = {
         "lm": {"arch": "gpt", "width": 32, "depth": 2, "dataset": "chars", "n_train": 1024, "n_test": 256,
                "context": 32, "batch_size": 16, "steps": 200}},
     "sgd_eta": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
-    "adam_eta": [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512],
+    "adam_eta": [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
     "linear_fractions": [0.05, 0.2, 0.5], "lambda0_batches": 10, "cdat_every": 2, "seeds": [0, 1, 2],
-    "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_warmup": 64, "signal_steps": 128, "signal_every": 2,
-    "executor": "pool-vectorised", "workers": 2,
+    "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_adam_eta_high": 0.128, "signal_warmup": 64,
+    "signal_steps": 128, "signal_every": 2, "executor": "pool", "workers": 2,
 }
 PRESETS["paper"]["08_warmup_remedies"] = {
     **_REMEDIES_COMMON, "tasks": {
@@ -742,8 +744,8 @@ PRESETS["paper"]["08_warmup_remedies"] = {
         "lm": {"arch": "gpt", "width": 128, "depth": 4, "dataset": "wikitext2", "n_train": None, "n_test": None,
                "context": 64, "batch_size": 64, "steps": 10_000}},
     "sgd_eta": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
-    "adam_eta": [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512],
+    "adam_eta": [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
     "linear_fractions": [0.01, 0.05, 0.2], "lambda0_batches": 10, "cdat_every": 1, "seeds": [0, 1, 2],
-    "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_warmup": 1024, "signal_steps": 2048, "signal_every": 4,
-    "executor": "pool-vectorised", "workers": None,
+    "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_adam_eta_high": 0.128, "signal_warmup": 1024,
+    "signal_steps": 2048, "signal_every": 4, "executor": "pool", "workers": None,
 }

@@ -570,13 +570,24 @@ def signal_leads(records: pd.DataFrame, optimizer: str, beta1: float = 0.9, rise
 SIGNALS = {"sgd": ("sharpness", "batch_sharpness", "eta_c"), "adam": ("pre_sharpness", "eta_c")}
 SIGNAL_LABELS = {"sharpness": r"$\eta_t\lambda_{\max}(H)/2$", "batch_sharpness": r"$\eta_t\,$batch sharpness$/2$",
                  "eta_c": r"$\eta_t/\eta_c(\theta_t)$", "pre_sharpness": r"$\eta_t\lambda_{\max}(P^{-1}H)/38$"}
+SIGNAL_RUNS = ("sgd", "adam", "adam_high")  # the signal runs: SGD, Adam at signal_adam_eta, and at signal_adam_eta_high
 
 
-def signal_config(params: Mapping[str, Any], optimizer: str, seed: int, lambda_0: float) -> RunConfig:
+def signal_optimizer(label: str) -> str:
+    """The optimizer of a signal run ('sgd' for 'sgd', 'adam' for 'adam' and 'adam_high')."""
+    if label not in SIGNAL_RUNS:
+        raise ValueError(f"label: got {label!r}; allowed values are {', '.join(map(repr, SIGNAL_RUNS))}")
+    return label.split("_")[0]
+
+
+def signal_config(params: Mapping[str, Any], label: str, seed: int, lambda_0: float) -> RunConfig:
     """The linear-warmup run whose signals are tracked: the FCN task, ``signal_steps`` updates, a
-    warmup of ``signal_warmup`` steps to ``signal_sgd_c`` / lambda_0 (SGD) or ``signal_adam_eta`` (Adam)."""
+    warmup of ``signal_warmup`` steps to ``signal_sgd_c`` / lambda_0 ('sgd'), ``signal_adam_eta``
+    ('adam') or ``signal_adam_eta_high`` ('adam_high')."""
+    optimizer = signal_optimizer(label)
     base = task_config(params["tasks"]["fcn"], optimizer, params["beta2"], seed)
-    eta = params["signal_sgd_c"] / lambda_0 if optimizer == "sgd" else params["signal_adam_eta"]
+    eta = {"sgd": params["signal_sgd_c"] / lambda_0, "adam": params["signal_adam_eta"],
+           "adam_high": params["signal_adam_eta_high"]}[label]
     return base.replace(**{"schedule.eta_trgt": eta, "schedule.warmup_steps": params["signal_warmup"],
                            "steps": params["signal_steps"], "eval_every": params["signal_steps"]})
 
@@ -587,24 +598,24 @@ def signals_experiment(experiment: str, params: Mapping[str, Any]) -> str:
 
 
 def signal_runs(experiment: str, params: Mapping[str, Any], root: str | Path) -> dict[tuple[str, int], RunResult]:
-    """The SGD and Adam signal runs of every seed, loaded or trained with
+    """The signal runs (:data:`SIGNAL_RUNS`) of every seed, loaded or trained with
     :class:`~warmup_lib.curvature.signals.CurvatureSignals` every ``signal_every`` steps.
 
     Returns:
-        (optimizer, seed) -> the run.
+        (label, seed) -> the run.
     """
     from warmup_lib.curvature.signals import CurvatureSignals
 
     folder = signals_experiment(experiment, params)
     runs = {}
-    for optimizer in ("sgd", "adam"):
+    for label in SIGNAL_RUNS:
         for seed in params["seeds"]:
-            base = task_config(params["tasks"]["fcn"], optimizer, params["beta2"], seed)
+            base = task_config(params["tasks"]["fcn"], signal_optimizer(label), params["beta2"], seed)
             lambda_0 = load_or_measure_lambda0(experiment, base, params["lambda0_batches"], root)["lambda_0"]
-            cfg = signal_config(params, optimizer, seed, lambda_0)
+            cfg = signal_config(params, label, seed, lambda_0)
             tracker = CurvatureSignals(every=params["signal_every"], eta0=params["search_eta0"],
                                        delta=params["search_delta"])
-            runs[optimizer, seed] = store.load_or_run(folder, cfg, root, callbacks=[tracker])
+            runs[label, seed] = store.load_or_run(folder, cfg, root, callbacks=[tracker])
     return runs
 
 
@@ -612,9 +623,10 @@ def signal_table(runs: Mapping[tuple[str, int], RunResult]) -> pd.DataFrame:
     """Per signal run: the first spike's start and each signal's lead (:func:`signal_leads`), and the
     mean cost of one measurement of each signal (HVPs, forward passes) from the tracker's columns."""
     rows = []
-    for (optimizer, seed), result in runs.items():
-        leads = signal_leads(result.records, optimizer)
-        row = {"optimizer": optimizer, "seed": seed, "spike": leads.pop("spike")}
+    for (label, seed), result in runs.items():
+        leads = signal_leads(result.records, signal_optimizer(label))
+        row = {"run": label, "eta_trgt": result.summary["config"]["schedule"]["eta_trgt"], "seed": seed,
+               "spike": leads.pop("spike")}
         row.update({f"lead {signal}": value for signal, value in leads.items()})
         for column in result.records.columns:
             if column.endswith(("_hvps", "_passes")):
@@ -624,16 +636,19 @@ def signal_table(runs: Mapping[tuple[str, int], RunResult]) -> pd.DataFrame:
 
 
 def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Figure:
-    """The signals of one seed's SGD and Adam runs: (a, b) batch loss against step with the first
-    spike; (c, d) each signal over its threshold (a crossing is a value >= 1)."""
-    fig, axes = plots.figure(ncols=2, nrows=2, figsize=(8.0, 5.0), sharex="col")
-    for column, optimizer in enumerate(("sgd", "adam")):
-        records = runs[optimizer, seed].records
+    """The signals of one seed's signal runs (:data:`SIGNAL_RUNS`): top row, batch loss against step
+    with the first spike; bottom row, each signal over its threshold (a crossing is a value >= 1)."""
+    columns = len(SIGNAL_RUNS)
+    fig, axes = plots.figure(ncols=columns, nrows=2, figsize=(3.6 * columns, 5.0), sharex="col")
+    for column, label in enumerate(SIGNAL_RUNS):
+        optimizer = signal_optimizer(label)
+        records = runs[label, seed].records
         steps, eta = records["step"].to_numpy(), records["lr"].to_numpy(dtype=float)
         spike = signal_leads(records, optimizer)["spike"]
-        ax_loss, ax_signal = axes[column], axes[2 + column]
+        ax_loss, ax_signal = axes[column], axes[columns + column]
         ax_loss.plot(steps, records["loss"], color="0.3", lw=0.8)
-        ax_loss.set(yscale="log", ylabel="batch training loss", title=f"{optimizer.upper()}, linear warmup")
+        title = f"{optimizer.upper()}, warmup to {runs[label, seed].summary['config']['schedule']['eta_trgt']:.3g}"
+        ax_loss.set(yscale="log", ylabel="batch training loss", title=title)
         for signal in SIGNALS[optimizer]:
             measured = records[signal].notna()
             values = records.loc[measured, signal].to_numpy(dtype=float)
@@ -699,8 +714,8 @@ def claim_values(metrics: pd.DataFrame, signals: pd.DataFrame, seeds: Sequence[i
     """
     adam = ("adam",)
 
-    def lead(optimizer: str, signal: str) -> list[float]:
-        rows = signals[signals["optimizer"] == optimizer].set_index("seed")[f"lead {signal}"]
+    def lead(label: str, signal: str) -> list[float]:
+        rows = signals[signals["run"] == label].set_index("seed")[f"lead {signal}"]
         return [float(rows.get(seed, math.nan)) for seed in seeds]
 
     return {
@@ -716,6 +731,7 @@ def claim_values(metrics: pd.DataFrame, signals: pd.DataFrame, seeds: Sequence[i
         "xf": ratio_per_seed(metrics, "linear", "none", "sensitivity", seeds, "max"),
         "xs1": lead("sgd", "sharpness"), "xs2": lead("sgd", "batch_sharpness"), "xs3": lead("sgd", "eta_c"),
         "xs4": lead("adam", "pre_sharpness"), "xs5": lead("adam", "eta_c"),
+        "xs6": lead("adam_high", "pre_sharpness"), "xs7": lead("adam_high", "eta_c"),
     }
 
 
