@@ -40,9 +40,12 @@ from warmup_lib.runs import store, train
 from warmup_lib.runs.compare import compare_frames, compare_results
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-# Runs made with a callback that changed their schedule (chapter 06's persistent catapult warmup):
+# Runs made with a callback that set their rates (persistent catapult warmup, chapters 06 and 08; the
+# curvature-adaptive rate, chapter 08) or added measurement columns (chapter 08's curvature signals):
 # their stored config alone does not describe them, so train.run(cfg) cannot replay them.
-NOT_REPLAYABLE = ("06_book_critical_lr_warmup_pcw_delta0.1_eta00.0001_fp500",)
+NOT_REPLAYABLE = ("06_book_critical_lr_warmup_pcw_delta0.1_eta00.0001_fp500",
+                  "08_book_warmup_remedies_pcw_delta0.1_eta00.0001_fp500",
+                  "08_book_warmup_remedies_cdat_scale2_beta0.9_every2", "08_book_warmup_remedies_signals_every2")
 EARLY_STEPS = 8  # at a large learning rate, rounding differences reach 1e-4 by step 15 (06)
 RTOL = 1e-5  # float32 rounding (~1e-7) grown over a few steps; largest seen on the sample: 6e-7
 EIGEN_RTOL = 1e-2  # eigensolver stopping tolerance 1e-3, with room; largest seen: 8e-4
