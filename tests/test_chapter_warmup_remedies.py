@@ -154,3 +154,16 @@ def test_recommendations_follow_the_numbers():
     assert row["trains highest"] == "linear, tuned T_wrm"  # GI-Adam failed to train on seed 0
     assert row["lowest L* (within 5 %)"] == "linear, tuned T_wrm, GI-Adam"
     assert row["least sensitive"] == "GI-Adam" and row["best without tuning"] == "GI-Adam"
+
+
+def test_page_numbers_quote_means_seeds_and_costs():
+    metrics = pd.DataFrame([{"task": "lm", "optimizer": "adam", "remedy": "none", "seed": s, "eta_max": e,
+                             "best_loss": 2.0 + s, "sensitivity": 0.5, "best_accuracy": 0.3}
+                            for s, e in ((0, 0.5), (1, math.nan))])
+    signals = pd.DataFrame([{"run": "sgd", "seed": 0, "spike": 64.0, "lead sharpness": 58.0, "cost eta_c_passes": 17.5}])
+    benchmark = {"settings": {"adam": {"ratio_to_none": {"none": 1.0, "cdat": 2.466}}}}
+    numbers = wr.page_numbers({"seeds": [0, 1], "settings": [["lm", "adam"]]}, metrics, metrics, signals, benchmark)
+    assert numbers["rem_lm_adam_none_best_loss"] == "2.5" and numbers["rem_lm_adam_none_eta_max"] == "0.5"
+    assert numbers["rem_lm_adam_none_eta_max_seeds"] == "0.5, -" and numbers["rem_lm_adam_none_best_accuracy"] == "30"
+    assert numbers["rem_sig_sgd_spike"] == "64" and numbers["rem_sig_sgd_sharpness"] == "58"
+    assert numbers["rem_sig_sgd_eta_c_passes"] == "18" and numbers["rem_cost_adam_cdat"] == "2.47"

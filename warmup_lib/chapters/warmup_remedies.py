@@ -768,8 +768,42 @@ def cost_table(benchmark: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def page_numbers(params: Mapping[str, Any], table: pd.DataFrame, metrics: pd.DataFrame,
-                 signals: pd.DataFrame) -> dict[str, str]:
-    """The numbers the prose quotes, as text (glued into the page)."""
-    return {"rem_runs": f"{len(table)}", "rem_seeds": f"{len(params['seeds'])}",
-            "rem_settings": f"{len(params['settings'])}"}
+def _text(value: float, digits: int = 3) -> str:
+    return "none" if not np.isfinite(value) else f"{value:.{digits}g}"
+
+
+def _values_text(values: Sequence[float], digits: int = 3) -> str:
+    """The per-seed values in order, '-' for a NaN."""
+    return ", ".join("-" if not np.isfinite(value) else f"{value:.{digits}g}" for value in values)
+
+
+def page_numbers(params: Mapping[str, Any], table: pd.DataFrame, metrics: pd.DataFrame, signals: pd.DataFrame,
+                 benchmark: Mapping[str, Any]) -> dict[str, str]:
+    """The numbers the prose quotes, as text (glued into the page).
+
+    ``rem_<task>_<optimizer>_<remedy>_<reading>``: the mean over the seeds of eta_max, best_loss,
+    sensitivity and best_accuracy (%) (:func:`remedy_metrics`; 'none' when no seed converged);
+    ``rem_<task>_<optimizer>_<remedy>_eta_max_seeds``: eta_max per seed;
+    ``rem_sig_<run>_spike`` / ``rem_sig_<run>_<signal>``: the first spike's start and each signal's
+    lead per seed; ``rem_cost_<optimizer>_<remedy>``: the benchmark's time per step over no warmup;
+    and the sizes of the comparison.
+    """
+    numbers = {"rem_runs": f"{len(table)}", "rem_seeds": f"{len(params['seeds'])}",
+               "rem_settings": f"{len(params['settings'])}", "rem_remedies": f"{len(REMEDIES)}"}
+    for (task, optimizer, remedy), group in metrics.groupby(["task", "optimizer", "remedy"], sort=False):
+        key = f"rem_{task}_{optimizer}_{remedy}"
+        for reading in ("eta_max", "best_loss", "sensitivity"):
+            numbers[f"{key}_{reading}"] = _text(group[reading].mean())
+        numbers[f"{key}_best_accuracy"] = _text(100 * group["best_accuracy"].mean())
+        numbers[f"{key}_eta_max_seeds"] = _values_text(group["eta_max"])
+    for label, runs in signals.groupby("run", sort=False):
+        numbers[f"rem_sig_{label}_spike"] = _values_text(runs["spike"])
+        for column in runs.columns:
+            if column.startswith("lead "):
+                numbers[f"rem_sig_{label}_{column[5:]}"] = _values_text(runs[column])
+            if column.startswith("cost "):
+                numbers[f"rem_sig_{label}_{column[5:]}"] = _text(runs[column].mean(), 2)
+    for optimizer, setting in benchmark["settings"].items():
+        for remedy, ratio in setting["ratio_to_none"].items():
+            numbers[f"rem_cost_{optimizer}_{remedy}"] = f"{ratio:.2f}"
+    return numbers
