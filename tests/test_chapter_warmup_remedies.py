@@ -58,6 +58,7 @@ def _runs(outcomes, losses, eta=(0.001, 0.002, 0.004, 0.008), init_loss=2.3, rem
     return pd.DataFrame({"task": task, "optimizer": optimizer, "remedy": remedy, "seed": seed,
                          "column": range(len(eta)), "eta_trgt": eta, "warmup_steps": warmup_steps,
                          "outcome": outcomes, "init_train_loss": init_loss, "final_train_loss": losses,
+                         "chance_loss": math.log(10),
                          "final_test_accuracy": [0.5] * len(eta), "steps": 100, "extra_passes": 0,
                          "extra_hvps": 0, "extra_gradients": 0, "idle_updates": 0})
 
@@ -70,6 +71,11 @@ def test_remedy_metrics_read_eta_max_best_loss_and_sensitivity():
     # min(L, L_init) - L*: 0.5, 0, 1.5, 1.8 (the diverged run counts at L_init = 2.3)
     assert metrics["sensitivity"] == pytest.approx((0.5 + 0 + 1.5 + 1.8) / 4)
     assert math.isnan(wr.remedy_metrics(_runs(["diverged"] * 4, [math.nan] * 4))["eta_max"])
+
+
+def test_a_converged_run_above_the_chance_loss_does_not_train():
+    runs = _runs(["converged", "converged", "converged", "converged"], [1.0, 0.5, 2.0, 346.8])
+    assert wr.remedy_metrics(runs)["eta_max"] == 0.004  # the LM's 'converged' run at loss 346 does not count
 
 
 def test_tuned_warmup_counts_its_best_length_at_each_rate():
@@ -167,3 +173,26 @@ def test_page_numbers_quote_means_seeds_and_costs():
     assert numbers["rem_lm_adam_none_eta_max_seeds"] == "0.5, -" and numbers["rem_lm_adam_none_best_accuracy"] == "30"
     assert numbers["rem_sig_sgd_spike"] == "64" and numbers["rem_sig_sgd_sharpness"] == "58"
     assert numbers["rem_sig_sgd_eta_c_passes"] == "18" and numbers["rem_cost_adam_cdat"] == "2.47"
+
+
+def test_signal_alarms_measure_how_often_a_signal_is_up():
+    loss = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5, 2.0, 0.4, 0.3, 0.3]
+    sharpness = [5, 5, 10, 15, 25, 25, 25, 25, 25, 10, 10, 10]  # measured on even steps: 5, 10, 25, 25, 25, 10
+    alarms = wr.signal_alarms(_records(loss, sharpness), "sgd", window=1)
+    assert alarms["alarm sharpness"] == pytest.approx(3 / 6) and alarms["at spike sharpness"] == 1.0
+    assert alarms["alarm eta_c"] == 0.0 and alarms["at spike eta_c"] == 0.0
+    assert math.isnan(wr.signal_alarms(_records([1.0] * 12, sharpness), "sgd")["at spike sharpness"])
+
+
+def test_signal_summary_has_one_row_per_run_and_signal():
+    signals = pd.DataFrame([{"run": "sgd", "eta_trgt": 1.5, "seed": seed, "spike": spike,
+                             **{f"lead {sig}": 2.0 for sig in wr.SIGNALS["sgd"]},
+                             **{f"alarm {sig}": 0.5 for sig in wr.SIGNALS["sgd"]},
+                             **{f"at spike {sig}": 1.0 for sig in wr.SIGNALS["sgd"]},
+                             "cost sharpness_hvps": 9.0, "cost batch_sharpness_hvps": 1.0, "cost eta_c_passes": 18.0}
+                            for seed, spike in ((0, 64.0), (1, math.nan))])
+    summary = wr.signal_summary(signals)
+    assert list(summary["signal"]) == ["sharpness", "batch_sharpness", "eta_c"]
+    row = summary.iloc[0]
+    assert (row["first spike at"], row["lead (steps)"], row["up at the spike"]) == ("64, -", "2, 2", "1 of 1")
+    assert row["cost / measurement"] == "9 HVPs" and row["run"] == "SGD to c / lambda_0"

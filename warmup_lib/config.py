@@ -704,7 +704,8 @@ PRESETS["paper"]["07_transformers"] = {
 # pcw_*: persistent catapult warmup; cdat_*: the curvature-adaptive rate (scale x the quadratic model's step,
 # EMA beta, a measurement every cdat_every steps); signal_*: the SGD (c / lambda_0) and Adam (absolute) linear
 # warmups whose curvature signals are measured every signal_every steps, on the step's batch (Adam at two
-# targets, signal_adam_eta and signal_adam_eta_high); executor 'pool': every remedy on the sequential trainer.
+# targets, signal_adam_eta and signal_adam_eta_high); records_every: the comparison's stored records are thinned
+# to every that many steps; executor 'pool': every remedy on the sequential trainer.
 _REMEDIES_COMMON = {"beta2": 0.99, "search_eta0": 1e-4, "search_delta": 0.1, "pcw_delta": 0.1, "pcw_eta0": 1e-4,
                     "pcw_max_forward_passes": 500, "cdat_scale": 2.0, "cdat_beta": 0.9,
                     "settings": [["fcn", "sgd"], ["fcn", "adam"], ["cnn", "adam"], ["lm", "adam"]]}
@@ -718,7 +719,7 @@ PRESETS["smoke"]["08_warmup_remedies"] = {
                "context": 16, "batch_size": 8, "steps": 12}},
     "sgd_eta": [2.0, 32.0], "adam_eta": [0.004, 0.256], "linear_fractions": [0.25, 0.5], "lambda0_batches": 2,
     "cdat_every": 2, "seeds": [0], "signal_sgd_c": 32.0, "signal_adam_eta": 0.032,
-    "signal_adam_eta_high": 0.128, "signal_warmup": 8,
+    "signal_adam_eta_high": 0.128, "signal_warmup": 8, "records_every": 4,
     "signal_steps": 16, "signal_every": 2, "executor": "sequential", "workers": 1,
 }
 PRESETS["book"]["08_warmup_remedies"] = {
@@ -733,7 +734,7 @@ PRESETS["book"]["08_warmup_remedies"] = {
     "adam_eta": [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
     "linear_fractions": [0.05, 0.2, 0.5], "lambda0_batches": 10, "cdat_every": 2, "seeds": [0, 1, 2],
     "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_adam_eta_high": 0.128, "signal_warmup": 64,
-    "signal_steps": 128, "signal_every": 2, "executor": "pool", "workers": 2,
+    "signal_steps": 128, "signal_every": 2, "records_every": 50, "executor": "pool", "workers": 2,
 }
 PRESETS["paper"]["08_warmup_remedies"] = {
     **_REMEDIES_COMMON, "tasks": {
@@ -747,5 +748,5 @@ PRESETS["paper"]["08_warmup_remedies"] = {
     "adam_eta": [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048],
     "linear_fractions": [0.01, 0.05, 0.2], "lambda0_batches": 10, "cdat_every": 1, "seeds": [0, 1, 2],
     "signal_sgd_c": 32.0, "signal_adam_eta": 0.032, "signal_adam_eta_high": 0.128, "signal_warmup": 1024,
-    "signal_steps": 2048, "signal_every": 4, "executor": "pool", "workers": None,
+    "signal_steps": 2048, "signal_every": 4, "records_every": 100, "executor": "pool", "workers": None,
 }

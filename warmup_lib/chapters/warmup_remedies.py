@@ -45,6 +45,7 @@ from warmup_lib.analysis.trajectory import loss_excursions
 from warmup_lib.chapters.critical_lr_warmup import persistent_experiment, run_persistent_catapult
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.curvature import adam_threshold
+from warmup_lib.data import load_data
 from warmup_lib.runs import store
 from warmup_lib.runs.executors import _pool_worker_setup, run_missing
 from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
@@ -287,8 +288,10 @@ def train_all(experiment: str, planned: Sequence[PlannedRun], params: Mapping[st
     """Train every planned run the store lacks; returns how many were trained.
 
     Plain configs go through :func:`~warmup_lib.runs.executors.run_missing` (``executor``, e.g.
-    'pool-vectorised'); the controlled runs through a pool of ``workers`` single-threaded processes
-    (in this process when ``workers`` is 1).
+    'pool'); the controlled runs through a pool of ``workers`` single-threaded processes (in this
+    process when ``workers`` is 1).  When anything was trained, the stored per-step records of the
+    comparison are thinned to every ``records_every``-th step (the chapter reads only the runs'
+    summaries and evaluations; the signal runs keep every step).
     """
     plain = [run_.cfg for run_ in planned if run_.runner == "store"]
     trained = run_missing(experiment, plain, root, workers=workers, executor=executor)
@@ -305,6 +308,9 @@ def train_all(experiment: str, planned: Sequence[PlannedRun], params: Mapping[st
                                  initargs=(multiprocessing.current_process().pid,)) as pool:
             list(pool.map(_train_controlled, *zip(*todo), [experiment] * len(todo), [settings] * len(todo),
                           [str(root)] * len(todo)))
+    if trained or todo:
+        for folder in (experiment, *(controlled_folder(experiment, runner, params) for runner in CONTROLLED)):
+            store.thin_records(folder, root, every=params["records_every"])
     return trained + len(todo)
 
 
@@ -314,10 +320,16 @@ def load_planned(experiment: str, run_: PlannedRun, params: Mapping[str, Any], r
     return store.load_run(folder, run_.cfg, root)
 
 
+def chance_loss(cfg: RunConfig) -> float:
+    """log K, the cross-entropy of a uniform prediction over the K classes (characters) of ``cfg``'s data."""
+    return math.log(load_data(cfg.data).num_classes)
+
+
 def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[str, Any],
                root: str | Path) -> pd.DataFrame:
     """One row per planned run: its place in the plan, outcome, training loss (whole training set) at
-    initialisation and at the end, final test accuracy, steps, and its counted extra cost.
+    initialisation and at the end, the chance loss log K of its data (:func:`chance_loss`), final
+    test accuracy, steps, and its counted extra cost.
 
     Extra cost per run: ``extra_passes`` (forward passes beyond training: the eta_c search, the
     persistent warmup's re-estimations, 2 per gradient), ``extra_hvps`` (the curvature-adaptive
@@ -326,6 +338,8 @@ def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[s
     """
     rows = []
     search_passes = {}
+    chance = {task: chance_loss(task_config(params["tasks"][task], "sgd", params["beta2"], 0))
+              for task in dict.fromkeys(run_.task for run_ in planned)}
     for run_ in planned:
         result = load_planned(experiment, run_, params, root)
         summary, evals = result.summary, result.evals
@@ -338,8 +352,8 @@ def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[s
             "task": run_.task, "optimizer": run_.optimizer, "remedy": run_.remedy, "seed": run_.seed,
             "column": run_.column, "eta_trgt": run_.eta_trgt, "warmup_steps": run_.warmup_steps,
             "outcome": summary["outcome"], "init_train_loss": float(evals["train_loss"].iloc[0]),
-            "final_train_loss": summary["final_train_loss"], "final_test_accuracy": summary["final_test_accuracy"],
-            "steps": run_.cfg.steps,
+            "final_train_loss": summary["final_train_loss"], "chance_loss": chance[run_.task],
+            "final_test_accuracy": summary["final_test_accuracy"], "steps": run_.cfg.steps,
             "extra_passes": summary.get("pcw_forward_passes", 0) + (search_passes[key] if run_.remedy == "eta_c" else 0),
             "extra_hvps": summary.get("cdat_hvps", 0),
             "extra_gradients": int(run_.remedy in ("gi_adam", "ri_adam")),
@@ -355,11 +369,14 @@ def runs_table(experiment: str, planned: Sequence[PlannedRun], params: Mapping[s
 def _per_rate(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per grid column of one (setting, remedy, seed): the best of its warmup lengths.
 
-    A column converges when any of its lengths converges; its loss is the lowest finite final
-    training loss among them (inf when none is finite), its accuracy the highest final test accuracy.
+    A run *trains* when its outcome is 'converged' and its final training loss is below the chance
+    loss log K (the book's rule for language models, chapter 7: an LM whose loss exploded without a
+    NaN still beats the trainer's 1.5 x chance accuracy by predicting the commonest character).  A
+    column trains when any of its lengths trains; its loss is the lowest finite final training loss
+    among them (inf when none is finite), its accuracy the highest final test accuracy.
     """
-    runs = runs.assign(loss=runs["final_train_loss"].where(np.isfinite(runs["final_train_loss"]), math.inf),
-                       converged=runs["outcome"].eq("converged"))
+    loss = runs["final_train_loss"].where(np.isfinite(runs["final_train_loss"]), math.inf)
+    runs = runs.assign(loss=loss, converged=runs["outcome"].eq("converged") & (loss < runs["chance_loss"]))
     return runs.groupby("column", sort=True).agg(
         eta_trgt=("eta_trgt", "first"), converged=("converged", "any"), loss=("loss", "min"),
         accuracy=("final_test_accuracy", "max"), init_loss=("init_train_loss", "first"))
@@ -368,7 +385,7 @@ def _per_rate(runs: pd.DataFrame) -> pd.DataFrame:
 def remedy_metrics(runs: pd.DataFrame) -> dict[str, float]:
     """The readings of one (setting, remedy, seed) from its rows of :func:`runs_table`.
 
-    eta_max: the largest grid rate whose run converges (NaN when none does); eta_max_column its
+    eta_max: the largest grid rate whose run trains (:func:`_per_rate`; NaN when none does); eta_max_column its
     column; best_loss: L*, the lowest final training loss over the grid (on the whole training set:
     what warmup acts on, and free of the overfitting that makes the FCN's test loss rise);
     sensitivity: S = mean over the grid of min(L(eta), L_init) - L*, with L_init the training loss
@@ -483,7 +500,8 @@ def recommendation_table(metrics: pd.DataFrame, tolerance: float = 0.05) -> pd.D
         best = means["best_loss"].min()
         untuned = means[[REMEDY[key].hyperparameters == 0 for key in means.index]]
         rows.append({"setting": f"{task} / {optimizer}",
-                     "trains highest": ", ".join(REMEDY[key].label for key in highest.index[highest]),
+                     "trains highest": ", ".join(REMEDY[key].label for key in highest.index[highest])
+                                       or "no one remedy on every seed",
                      "lowest L* (within 5 %)": ", ".join(REMEDY[key].label for key in
                                                        means.index[means["best_loss"] <= best * (1 + tolerance)]),
                      "least sensitive": REMEDY[means["sensitivity"].idxmin()].label,
@@ -525,16 +543,49 @@ def ratio_per_seed(metrics: pd.DataFrame, numerator: str, denominator: str, colu
     return _worst(pairs, value, seeds, worst)
 
 
-def signal_leads(records: pd.DataFrame, optimizer: str, beta1: float = 0.9, rise: float = 1.5) -> dict[str, float]:
-    """When each curvature signal first crosses its threshold, relative to the first loss spike.
+def signal_ratios(records: pd.DataFrame, optimizer: str, beta1: float = 0.9) -> dict[str, pd.Series]:
+    """Each curvature signal of a run over its threshold, at the steps it was measured (>= 1: crossed).
 
-    The spike: the first loss excursion of the run (its batch loss rising above ``rise`` x the lowest
-    loss so far and coming back, :func:`~warmup_lib.analysis.trajectory.loss_excursions`).  The
-    crossings, among the measured steps: SGD, lambda_max(H) >= 2/eta_t ('sharpness') and the batch
-    sharpness >= 2/eta_t ('batch_sharpness'); Adam, lambda_max(P^-1 H) >= (2 + 2 beta1) /
-    ((1 - beta1) eta_t) ('pre_sharpness', 38/eta_t for beta1 = 0.9); both, eta_t >= eta_c(theta_t)
-    ('eta_c').  lead = spike start - crossing step (> 0: the signal warned first); NaN when the run
-    has no spike or the signal never crosses.
+    SGD: eta_t lambda_max(H) / 2 ('sharpness') and eta_t x batch sharpness / 2 ('batch_sharpness');
+    Adam: lambda_max(P^-1 H) over (2 + 2 beta1) / ((1 - beta1) eta_t), 38/eta_t for beta1 = 0.9
+    ('pre_sharpness'); both: eta_t / eta_c(theta_t) ('eta_c').
+
+    Args:
+        records: the run's records (step, lr and the signal columns of
+            :class:`~warmup_lib.curvature.signals.CurvatureSignals`).
+        optimizer: 'sgd' or 'adam' (:data:`SIGNALS`).
+        beta1: Adam's beta1.
+
+    Returns:
+        Signal name -> the ratio indexed by step (finite measurements only).
+    """
+    eta = records["lr"].to_numpy(dtype=float)
+    ratios = {}
+    for signal in SIGNALS[optimizer]:
+        values = records[signal].to_numpy(dtype=float)
+        if signal == "eta_c":
+            ratio = eta / values
+        elif signal == "pre_sharpness":
+            ratio = values / np.array([adam_threshold(value, beta1) for value in eta])
+        else:
+            ratio = eta * values / 2.0
+        finite = np.isfinite(ratio)
+        ratios[signal] = pd.Series(ratio[finite], index=records["step"].to_numpy()[finite])
+    return ratios
+
+
+def first_spike(records: pd.DataFrame, rise: float = 1.5) -> float:
+    """The start step of a run's first loss spike: its first loss excursion (the batch loss rising
+    above ``rise`` x the lowest loss so far and coming back,
+    :func:`~warmup_lib.analysis.trajectory.loss_excursions`); NaN when there is none."""
+    excursions = loss_excursions(records["loss"].to_numpy(dtype=float), rise=rise)
+    return float(records["step"].iloc[excursions[0].start]) if excursions else math.nan
+
+
+def signal_leads(records: pd.DataFrame, optimizer: str, beta1: float = 0.9, rise: float = 1.5) -> dict[str, float]:
+    """When each curvature signal first crosses its threshold (:func:`signal_ratios` >= 1), relative
+    to the first loss spike (:func:`first_spike`): lead = spike start - crossing step (> 0: the signal
+    warned first); NaN when the run has no spike or the signal never crosses.
 
     Args:
         records: the run's records (step, lr, loss and the signal columns).
@@ -545,22 +596,31 @@ def signal_leads(records: pd.DataFrame, optimizer: str, beta1: float = 0.9, rise
     Returns:
         Signal name -> lead in steps, plus 'spike' (its start step, NaN if none).
     """
-    excursions = loss_excursions(records["loss"].to_numpy(dtype=float), rise=rise)
-    spike = float(records["step"].iloc[excursions[0].start]) if excursions else math.nan
-    eta = records["lr"].to_numpy(dtype=float)
-    thresholds = {"eta_c": None}
-    if optimizer == "sgd":
-        thresholds.update(sharpness=2.0 / eta, batch_sharpness=2.0 / eta)
-    else:
-        thresholds.update(pre_sharpness=np.array([adam_threshold(value, beta1) for value in eta]))
+    spike = first_spike(records, rise)
     leads = {"spike": spike}
-    for signal, threshold in thresholds.items():
-        values = records[signal].to_numpy(dtype=float)
-        crossed = eta >= values if signal == "eta_c" else values >= threshold
-        crossed &= np.isfinite(values)
-        steps = records["step"].to_numpy()[crossed]
-        leads[signal] = spike - float(steps[0]) if len(steps) and not math.isnan(spike) else math.nan
+    for signal, ratio in signal_ratios(records, optimizer, beta1).items():
+        crossed = ratio.index[ratio.to_numpy() >= 1.0]
+        leads[signal] = spike - float(crossed[0]) if len(crossed) and not math.isnan(spike) else math.nan
     return leads
+
+
+def signal_alarms(records: pd.DataFrame, optimizer: str, window: int = 4, beta1: float = 0.9,
+                  rise: float = 1.5) -> dict[str, float]:
+    """How specific each signal is: the share of its measurements at or above its threshold (a
+    signal above threshold most of the time cannot time a spike), and whether it is above threshold
+    within ``window`` steps of the first spike's start (1 or 0; NaN without a spike).
+
+    Returns:
+        'alarm <signal>' -> the share, 'at spike <signal>' -> 1, 0 or NaN.
+    """
+    spike = first_spike(records, rise)
+    alarms = {}
+    for signal, ratio in signal_ratios(records, optimizer, beta1).items():
+        above = ratio.to_numpy() >= 1.0
+        near = np.abs(ratio.index.to_numpy() - spike) <= window
+        alarms[f"alarm {signal}"] = float(above.mean()) if len(above) else math.nan
+        alarms[f"at spike {signal}"] = math.nan if math.isnan(spike) else float(above[near].any())
+    return alarms
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -620,18 +680,43 @@ def signal_runs(experiment: str, params: Mapping[str, Any], root: str | Path) ->
 
 
 def signal_table(runs: Mapping[tuple[str, int], RunResult]) -> pd.DataFrame:
-    """Per signal run: the first spike's start and each signal's lead (:func:`signal_leads`), and the
-    mean cost of one measurement of each signal (HVPs, forward passes) from the tracker's columns."""
+    """Per signal run: the first spike's start, each signal's lead (:func:`signal_leads`) and alarm
+    share and whether it is up at the spike (:func:`signal_alarms`), and the mean cost of one
+    measurement of each signal (HVPs, forward passes) from the tracker's columns."""
     rows = []
     for (label, seed), result in runs.items():
         leads = signal_leads(result.records, signal_optimizer(label))
         row = {"run": label, "eta_trgt": result.summary["config"]["schedule"]["eta_trgt"], "seed": seed,
                "spike": leads.pop("spike")}
         row.update({f"lead {signal}": value for signal, value in leads.items()})
+        row.update(signal_alarms(result.records, signal_optimizer(label)))
         for column in result.records.columns:
             if column.endswith(("_hvps", "_passes")):
                 row[f"cost {column}"] = float(result.records[column].dropna().mean())
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SIGNAL_COSTS = {"sharpness": ("sharpness_hvps", "HVPs"), "pre_sharpness": ("pre_sharpness_hvps", "HVPs"),
+                "batch_sharpness": ("batch_sharpness_hvps", "HVP"), "eta_c": ("eta_c_passes", "forward passes")}
+
+
+def signal_summary(signals: pd.DataFrame) -> pd.DataFrame:
+    """The signal table for reading: one row per (run, signal) with the per-seed spike starts and
+    leads ('-' where none), the mean share of measurements above threshold, on how many seeds with a
+    spike the signal was up at it, and the mean cost of one measurement (plus one gradient each)."""
+    rows = []
+    for label, runs in signals.groupby("run", sort=False):
+        spiked = runs["spike"].notna()
+        for signal in SIGNALS[signal_optimizer(label)]:
+            column, unit = SIGNAL_COSTS[signal]
+            target = "c / lambda_0" if label == "sgd" else f"{runs['eta_trgt'].iloc[0]:.3g}"
+            rows.append({"run": f"{signal_optimizer(label).upper()} to {target}",
+                         "signal": signal, "first spike at": _values_text(runs["spike"]),
+                         "lead (steps)": _values_text(runs[f"lead {signal}"]),
+                         "share above threshold": f"{runs[f'alarm {signal}'].mean():.2f}",
+                         "up at the spike": f"{int(runs.loc[spiked, f'at spike {signal}'].sum())} of {int(spiked.sum())}",
+                         "cost / measurement": f"{runs[f'cost {column}'].mean():.3g} {unit}"})
     return pd.DataFrame(rows)
 
 
@@ -643,23 +728,13 @@ def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Fi
     for column, label in enumerate(SIGNAL_RUNS):
         optimizer = signal_optimizer(label)
         records = runs[label, seed].records
-        steps, eta = records["step"].to_numpy(), records["lr"].to_numpy(dtype=float)
-        spike = signal_leads(records, optimizer)["spike"]
+        steps, spike = records["step"].to_numpy(), first_spike(records)
         ax_loss, ax_signal = axes[column], axes[columns + column]
         ax_loss.plot(steps, records["loss"], color="0.3", lw=0.8)
         title = f"{optimizer.upper()}, warmup to {runs[label, seed].summary['config']['schedule']['eta_trgt']:.3g}"
         ax_loss.set(yscale="log", ylabel="batch training loss", title=title)
-        for signal in SIGNALS[optimizer]:
-            measured = records[signal].notna()
-            values = records.loc[measured, signal].to_numpy(dtype=float)
-            eta_at = eta[measured.to_numpy()]
-            if signal == "eta_c":
-                ratio = eta_at / values
-            elif signal == "pre_sharpness":
-                ratio = values / np.array([adam_threshold(value, 0.9) for value in eta_at])
-            else:
-                ratio = eta_at * values / 2.0
-            ax_signal.plot(steps[measured.to_numpy()], ratio, marker=".", ms=3, lw=0.8, label=SIGNAL_LABELS[signal])
+        for signal, ratio in signal_ratios(records, optimizer).items():
+            ax_signal.plot(ratio.index, ratio.to_numpy(), marker=".", ms=3, lw=0.8, label=SIGNAL_LABELS[signal])
         ax_signal.axhline(1.0, color="k", ls="--", lw=0.8)
         ax_signal.set(yscale="log", xlabel="step t", ylabel="signal / its threshold")
         ax_signal.legend(loc="lower right")
@@ -735,7 +810,7 @@ def claim_values(metrics: pd.DataFrame, signals: pd.DataFrame, seeds: Sequence[i
     }
 
 
-COST_BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "out" / "remedy_cost.json"
+COST_BENCHMARK = Path(__file__).resolve().parents[2] / "results" / "benchmarks" / "remedy_cost.json"
 
 
 def load_cost_benchmark(path: str | Path = COST_BENCHMARK) -> dict[str, Any]:
