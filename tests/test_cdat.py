@@ -18,21 +18,7 @@ from warmup_lib import CurvatureAdaptiveLR
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.critical import CurvatureAdaptiveCallback
 from warmup_lib.runs.train import init_run, run
-
-
-class Quadratic(nn.Module):
-    """model(x) = theta; with loss_fn(theta, A) = 0.5 theta^T A theta the gradient is A theta, H = A."""
-
-    def __init__(self, theta: torch.Tensor) -> None:
-        super().__init__()
-        self.theta = nn.Parameter(theta.clone())
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.theta
-
-
-def quadratic_loss(theta: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    return 0.5 * theta @ matrix @ theta
+from quadratic import Quadratic, quadratic_loss
 
 
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

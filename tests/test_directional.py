@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 from warmup_lib.curvature import BatchSharpness, batch_sharpness, directional_curvature
 from warmup_lib.curvature.directional import flat_direction
+from quadratic import Quadratic, quadratic_loss
 
 
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,21 +49,6 @@ def _dense(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> tup
     theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
     loss = _flat_loss(model, inputs, targets)
     return torch.func.grad(loss)(theta), torch.autograd.functional.hessian(loss, theta)
-
-
-class Quadratic(nn.Module):
-    """model(x) = theta; with loss_fn(theta, A) = 0.5 theta^T A theta the Hessian is A."""
-
-    def __init__(self, theta: torch.Tensor) -> None:
-        super().__init__()
-        self.theta = nn.Parameter(theta.clone())
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.theta
-
-
-def _quadratic_loss(theta: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    return 0.5 * theta @ matrix @ theta
 
 
 def _symmetric(seed: int, n: int = 6) -> torch.Tensor:
@@ -106,7 +92,7 @@ def test_quadratic_closed_form():
     matrix = _symmetric(0)
     model = Quadratic(torch.randn(6, dtype=torch.float64))
     direction = torch.arange(1.0, 7.0, dtype=torch.float64)
-    value = directional_curvature(model, _quadratic_loss, torch.zeros(1, 1), matrix, [direction])
+    value = directional_curvature(model, quadratic_loss, torch.zeros(1, 1), matrix, [direction])
     assert value == pytest.approx(float(direction @ matrix @ direction / (direction @ direction)), rel=1e-12)
 
 
@@ -114,7 +100,7 @@ def test_batch_sharpness_on_quadratics_is_the_mean_of_g_A_g_over_g_g():
     theta = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0, 2.0], dtype=torch.float64)
     model = Quadratic(theta)
     matrices = [_symmetric(seed) for seed in (1, 2, 3)]
-    result = batch_sharpness(model, _quadratic_loss, [(torch.zeros(1, 1), a) for a in matrices], return_info=True)
+    result = batch_sharpness(model, quadratic_loss, [(torch.zeros(1, 1), a) for a in matrices], return_info=True)
     expected = []
     for a in matrices:
         g = a @ theta
@@ -196,4 +182,4 @@ def test_invalid_input_raises_naming_the_argument():
         batch_sharpness(model, loss_fn, [inputs])
     flat = Quadratic(torch.zeros(6, dtype=torch.float64))  # zero gradient at theta = 0
     with pytest.raises(ValueError, match="batches: the gradient on batch 0"):
-        batch_sharpness(flat, _quadratic_loss, [(torch.zeros(1, 1), _symmetric(0))])
+        batch_sharpness(flat, quadratic_loss, [(torch.zeros(1, 1), _symmetric(0))])

@@ -412,6 +412,28 @@ def set_lr_mult(optimizer: torch.optim.Optimizer, eta_trgt: float) -> list[float
     return multipliers
 
 
+class ControlledLR(torch.optim.lr_scheduler.LRScheduler):
+    """Base of the schedulers whose rate eta is set by a controller as the run goes (persistent
+    catapult warmup, the curvature-adaptive rate): before each update, param group g gets
+    lr = eta lr_mult_g (lr_mult from :func:`set_lr_mult`).  Subclasses keep ``self.eta`` and call
+    :meth:`_apply` when it changes."""
+
+    eta: float
+
+    def get_lr(self) -> list[float]:
+        """The rates of the coming update: eta lr_mult_g for each param group g.
+
+        Returns:
+            One rate per param group, in order.
+        """
+        return [self.eta * group["lr_mult"] for group in self.optimizer.param_groups]
+
+    def _apply(self) -> None:
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+
 class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
     """Drive any torch optimizer with a :class:`Schedule`: before update t, param group g gets
     lr = eta_t lr_mult_g.

@@ -37,7 +37,7 @@ from torch.func import functional_call
 from warmup_lib.curvature.directional import flat_direction
 from warmup_lib.curvature.hessian import HVPOperator, LossFn, trainable_parameters
 from warmup_lib.optim.direction import next_update_direction
-from warmup_lib.schedules import set_lr_mult
+from warmup_lib.schedules import ControlledLR, set_lr_mult
 
 __all__ = ["CurvatureAdaptiveCallback", "CurvatureAdaptiveLR"]
 
@@ -53,7 +53,7 @@ def _check_settings(eta_trgt: float, scale: float, beta: float, every: int) -> N
         raise ValueError(f"every: got {every!r}; must be an int >= 1")
 
 
-class CurvatureAdaptiveLR(torch.optim.lr_scheduler.LRScheduler):
+class CurvatureAdaptiveLR(ControlledLR):
     """CDAT's rate eta = min(eta_trgt, scale a_ema / b_ema) (module docstring) as a torch scheduler.
 
     At the updates t divisible by ``every`` it measures, on that update's batch, the slope
@@ -112,19 +112,6 @@ class CurvatureAdaptiveLR(torch.optim.lr_scheduler.LRScheduler):
         self.history: list[dict[str, float]] = []
         set_lr_mult(optimizer, eta_trgt)
         super().__init__(optimizer)
-
-    def get_lr(self) -> list[float]:
-        """The rates of the coming update: eta lr_mult_k for each param group k.
-
-        Returns:
-            One rate per param group, in order.
-        """
-        return [self.eta * group["lr_mult"] for group in self.optimizer.param_groups]
-
-    def _apply(self) -> None:
-        self._last_lr = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            group["lr"] = lr
 
     @property
     def due(self) -> bool:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from warmup_lib.critical.search import CriticalLR, LossFn, critical_lr
-from warmup_lib.schedules import reach_step, set_lr_mult
+from warmup_lib.schedules import ControlledLR, reach_step, set_lr_mult
 
 NO_CATAPULT_FACTOR = 1000.0  # suggest_warmup: no loss rise up to this multiple of eta_trgt = no catapult
 NO_CATAPULT_FALLBACK = 0.1  # the paper's heuristic eta_init = eta_trgt / 10 in that case
@@ -189,7 +189,7 @@ class Reestimate:
     within_tolerance: bool
 
 
-class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
+class PersistentCatapultWarmup(ControlledLR):
     """Persistent catapult warmup (paper Alg. 3) as a torch learning-rate scheduler.
 
     Before each update t, :meth:`observe` takes the batch loss L(theta_t) at the current
@@ -272,19 +272,6 @@ class PersistentCatapultWarmup(torch.optim.lr_scheduler.LRScheduler):
     def budget_exhausted(self) -> bool:
         """Whether the trial forward passes spent have reached ``max_forward_passes``."""
         return self.forward_passes >= self.max_forward_passes
-
-    def get_lr(self) -> list[float]:
-        """The rates of the coming update: eta lr_mult_g for each param group g.
-
-        Returns:
-            One rate per param group, in order.
-        """
-        return [self.eta * group["lr_mult"] for group in self.optimizer.param_groups]
-
-    def _apply(self) -> None:
-        self._last_lr = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-            group["lr"] = lr
 
     def _continue_at(self, param_groups: list[dict], multipliers: list[float]) -> None:
         """Take eta from the optimizer's rates (of its first group with lr_mult != 0) and stop
