@@ -72,24 +72,24 @@ class Remedy:
 REMEDIES: tuple[Remedy, ...] = (
     Remedy("none", "no warmup", ("sgd", "adam"), 0, "-", "eta_t = eta_trgt from the first update", "-"),
     Remedy("linear", "linear, tuned T_wrm", ("sgd", "adam"), 1, "T_wrm (3 lengths per rate)",
-           "eta_t = eta_trgt (t+1)/T_wrm up to T_wrm, the best of 3 lengths", "Goyal et al. 2017"),
+           "eta_trgt (t+1)/T_wrm, best of 3 T_wrm per rate", "Goyal et al. 2017"),
     Remedy("untuned_linear", "linear, 2/(1-b2) steps", ("adam",), 0, "-",
-           "linear warmup of T_wrm = 2/(1-beta2) steps", "Ma & Yarats 2021"),
+           "linear warmup, T_wrm = 2/(1-beta2)", "Ma & Yarats 2021"),
     Remedy("exponential", "exponential, tau=1/(1-b2)", ("adam",), 0, "-",
-           "eta_t = eta_trgt (1 - exp(-(t+1)(1-beta2)))", "Ma & Yarats 2021"),
-    Remedy("radam", "RAdam", ("adam",), 0, "-", "Adam's step rectified by the variance of v while it is small",
+           "eta_trgt (1 - exp(-(t+1)(1-beta2)))", "Ma & Yarats 2021"),
+    Remedy("radam", "RAdam", ("adam",), 0, "-", "Adam, step rectified while v is noisy",
            "Liu et al. 2020 (torch.optim.RAdam)"),
     Remedy("gi_adam", "GI-Adam", ("adam",), 0, "-", "Adam with v_0 = g_0^2", "Kalra & Barkeshli 2024 (chapter 4)"),
-    Remedy("ri_adam", "RI-Adam", ("adam",), 0, "-", "Adam with a random v_0 of norm |g_0|^2",
+    Remedy("ri_adam", "RI-Adam", ("adam",), 0, "-", "Adam with a random v_0 of g_0^2's norm",
            "Kalra & Barkeshli 2024 (chapter 4)"),
-    Remedy("adopt", "ADOPT", ("adam",), 0, "-", "normalise g by the previous v, then momentum; v_0 = g_0^2",
+    Remedy("adopt", "ADOPT", ("adam",), 0, "-", "g / sqrt(previous v) into momentum; v_0 = g_0^2",
            "Taniguchi et al. 2024"),
     Remedy("eta_c", "warmup from eta_c", ("sgd", "adam"), 2, "T_wrm (the longest), search delta",
-           "linear warmup started at the searched eta_c (forward passes)", "Kalra & Barkeshli 2024 (chapter 6)"),
+           "linear warmup started at the searched eta_c", "Kalra & Barkeshli 2024 (chapter 6)"),
     Remedy("pcw", "persistent catapult", ("sgd", "adam"), 1, "delta",
-           "rate raised to eta_c, re-estimated after each loss spike", "Kalra & Barkeshli 2024 (Alg. 3)"),
+           "rate raised to eta_c, re-searched after spikes", "Kalra & Barkeshli 2024 (Alg. 3)"),
     Remedy("cdat", "curvature-adaptive", ("sgd", "adam"), 2, "scale, EMA beta",
-           "eta_t = min(eta_trgt, 2 g.u / u^T H u) along the update u", "after Roulet et al. 2024 (CDAT)"),
+           "min(eta_trgt, 2 g.u / u^T H u), u the update", "after Roulet et al. 2024 (CDAT)"),
 )
 REMEDY = {remedy.key: remedy for remedy in REMEDIES}
 OPTIMIZER_REMEDY = {"radam": "radam", "gi_adam": "gi_adam", "ri_adam": "ri_adam", "adopt": "adopt"}
@@ -752,7 +752,7 @@ def plot_signals(runs: Mapping[tuple[str, int], RunResult], seed: int) -> plt.Fi
 def plot_comparison(table: pd.DataFrame) -> plt.Figure:
     """One panel per setting: final training loss (mean over seeds of the best warmup length, a
     non-finite loss drawn at the training loss at initialisation) against eta_trgt, one line per remedy;
-    an open marker where some seed did not converge."""
+    an open marker where some seed did not train."""
     settings = list(dict.fromkeys(zip(table["task"], table["optimizer"])))
     fig, axes = plots.figure(ncols=len(settings), figsize=(3.0 * len(settings) + 1.5, 3.4))
     styles = dict(zip([remedy.key for remedy in REMEDIES], plt.rcParams["axes.prop_cycle"].by_key()["color"] * 2))
