@@ -158,7 +158,7 @@ def test_recommendations_follow_the_numbers():
                          "best_loss": loss, "sensitivity": sens})
     row = wr.recommendation_table(pd.DataFrame(rows)).iloc[0]
     assert row["trains highest"] == "linear, tuned T_wrm"  # GI-Adam failed to train on seed 0
-    assert row["lowest L* (within 5 %)"] == "linear, tuned T_wrm, GI-Adam"
+    assert row["lowest L* (within 5 %)"] == "linear, tuned T_wrm; GI-Adam"
     assert row["least sensitive"] == "GI-Adam" and row["best without tuning"] == "GI-Adam"
 
 

@@ -489,7 +489,7 @@ def recommendation_table(metrics: pd.DataFrame, tolerance: float = 0.05) -> pd.D
         tolerance: the relative margin of "within the best L*".
 
     Returns:
-        One row per setting, the remedies by label.
+        One row per setting, the remedies by label (separated by '; ', as labels hold commas).
     """
     rows = []
     for (task, optimizer), setting in metrics.groupby(["task", "optimizer"], sort=False):
@@ -500,9 +500,9 @@ def recommendation_table(metrics: pd.DataFrame, tolerance: float = 0.05) -> pd.D
         best = means["best_loss"].min()
         untuned = means[[REMEDY[key].hyperparameters == 0 for key in means.index]]
         rows.append({"setting": f"{task} / {optimizer}",
-                     "trains highest": ", ".join(REMEDY[key].label for key in highest.index[highest])
+                     "trains highest": "; ".join(REMEDY[key].label for key in highest.index[highest])
                                        or "no one remedy on every seed",
-                     "lowest L* (within 5 %)": ", ".join(REMEDY[key].label for key in
+                     "lowest L* (within 5 %)": "; ".join(REMEDY[key].label for key in
                                                        means.index[means["best_loss"] <= best * (1 + tolerance)]),
                      "least sensitive": REMEDY[means["sensitivity"].idxmin()].label,
                      "best without tuning": REMEDY[untuned["best_loss"].idxmin()].label})
