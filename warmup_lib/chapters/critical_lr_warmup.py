@@ -27,7 +27,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +158,31 @@ def run_persistent_catapult(cfg: RunConfig, delta: float = 0.1, eta0: float = 1e
         raise ValueError(f"schedule: got warmup_steps={schedule.warmup_steps}, decay={schedule.decay!r}; persistent "
                          "catapult warmup needs a constant schedule (warmup_steps 1, decay 'constant') at eta_trgt")
     folder = persistent_experiment(experiment, delta, eta0, max_forward_passes) if experiment else None
+    callback = PersistentCatapultCallback(schedule.eta_trgt, delta, eta0, max_forward_passes)
+    finish = partial(_persistent_summary, cfg=cfg, delta=delta, eta0=eta0, max_forward_passes=max_forward_passes)
+    return run_controlled(cfg, callback, finish, folder, root)
+
+
+def run_controlled(cfg: RunConfig, callback: Any, finish: Callable[[RunResult], None], folder: str | None,
+                   root: str | Path) -> RunResult:
+    """Load the run of ``cfg`` from ``folder`` or train it with a rate-setting ``callback``, let
+    ``finish`` complete its records and summary, and store it there.
+
+    The store keys a run by its config alone, so a run whose rates a controller sets lives in a
+    folder named after the controller's settings (``folder``; None: neither loaded nor stored).
+    """
     if folder and store.is_done(folder, cfg, root):
         return store.load_run(folder, cfg, root)
-    callback = PersistentCatapultCallback(schedule.eta_trgt, delta, eta0, max_forward_passes)
     result = run(cfg, callbacks=[callback])
+    finish(result)
+    if folder:
+        store.save_run(folder, cfg, result, root)
+    return result
+
+
+def _persistent_summary(result: RunResult, cfg: RunConfig, delta: float, eta0: float, max_forward_passes: int) -> None:
+    """The records' lr is the rate the warmup set; the summary gains its re-estimates and passes."""
+    schedule = cfg.schedule
     records = result.records
     records["lr"] = records["pcw_eta"]
     searches = records["pcw_search_passes"].dropna() if "pcw_search_passes" in records else records["lr"].iloc[:0]
@@ -170,9 +192,6 @@ def run_persistent_catapult(cfg: RunConfig, delta: float = 0.1, eta0: float = 1e
                           pcw_forward_passes=int(searches.sum()) + GRADIENT_PASS_COST * len(searches),
                           pcw_reach_step=reach_step, lr_reach_step=reach_step,
                           pcw_settings={"delta": delta, "eta0": eta0, "max_forward_passes": max_forward_passes})
-    if folder:
-        store.save_run(folder, cfg, result, root)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------

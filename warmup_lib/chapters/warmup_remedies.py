@@ -42,14 +42,14 @@ import pandas as pd
 
 from warmup_lib import plots
 from warmup_lib.analysis.trajectory import loss_excursions
-from warmup_lib.chapters.critical_lr_warmup import persistent_experiment, run_persistent_catapult
+from warmup_lib.chapters.critical_lr_warmup import persistent_experiment, run_controlled, run_persistent_catapult
 from warmup_lib.config import DataConfig, ModelConfig, OptimConfig, RunConfig, ScheduleConfig
 from warmup_lib.curvature import adam_threshold
 from warmup_lib.data import load_data
 from warmup_lib.runs import store
 from warmup_lib.runs.executors import _pool_worker_setup, run_missing
 from warmup_lib.runs.measure import load_or_measure_lambda0, load_or_search
-from warmup_lib.runs.train import RunResult, run
+from warmup_lib.runs.train import RunResult
 from warmup_lib.schedules import untuned_exponential_time_constant, untuned_linear_warmup_steps
 
 CONTROLLED = ("pcw", "cdat")  # remedies whose rates a controller sets during the run
@@ -253,16 +253,14 @@ def run_curvature_adaptive(cfg: RunConfig, scale: float, beta: float, every: int
         raise ValueError(f"schedule: got warmup_steps={schedule.warmup_steps}, decay={schedule.decay!r}; the "
                          "curvature-adaptive rate needs a constant schedule (warmup_steps 1) at its cap eta_trgt")
     folder = cdat_experiment(experiment, scale, beta, every) if experiment else None
-    if folder and store.is_done(folder, cfg, root):
-        return store.load_run(folder, cfg, root)
     callback = CurvatureAdaptiveCallback(schedule.eta_trgt, scale=scale, beta=beta, every=every)
-    result = run(cfg, callbacks=[callback])
-    result.records["lr"] = result.records["cdat_eta"]
-    result.summary.update(cdat_hvps=callback.scheduler.hvps if callback.scheduler else 0,
-                          cdat_settings={"scale": scale, "beta": beta, "every": every})
-    if folder:
-        store.save_run(folder, cfg, result, root)
-    return result
+
+    def finish(result: RunResult) -> None:  # the rate used, and the HVPs it took
+        result.records["lr"] = result.records["cdat_eta"]
+        result.summary.update(cdat_hvps=callback.scheduler.hvps if callback.scheduler else 0,
+                              cdat_settings={"scale": scale, "beta": beta, "every": every})
+
+    return run_controlled(cfg, callback, finish, folder, root)
 
 
 def controlled_folder(experiment: str, runner: str, params: Mapping[str, Any]) -> str:
